@@ -1,0 +1,128 @@
+//! The error type of PDK calls.
+
+use std::fmt;
+use std::io;
+
+/// The result of a PDK call.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a PDK call failed.
+///
+/// Over the ProtoBuf protocol Kong cannot send an error string back: when a
+/// PDK function fails on Kong's side (called in a phase where Kong forbids it,
+/// bad arguments, …) Kong aborts the phase and closes the connection, which
+/// surfaces here as [`Error::ConnectionClosed`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// Kong closed the connection instead of answering `method`. Kong does this
+    /// when the call is not allowed in the current phase or its arguments are
+    /// rejected; the phase has already failed on Kong's side.
+    ConnectionClosed {
+        /// The PDK method that got no answer.
+        method: &'static str,
+    },
+    /// Reading or writing the socket failed.
+    Io {
+        /// The PDK method in flight.
+        method: &'static str,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// Kong's answer to `method` could not be decoded.
+    Decode {
+        /// The PDK method whose answer was malformed.
+        method: &'static str,
+        /// What was wrong with it.
+        message: String,
+    },
+    /// Kong answered, but with an error (e.g. `RawBodyResult.error`).
+    Kong {
+        /// The PDK method.
+        method: &'static str,
+        /// Kong's message.
+        message: String,
+    },
+    /// A value could not be converted to or from Kong's JSON-like values.
+    Value {
+        /// The PDK method.
+        method: &'static str,
+        /// What could not be converted.
+        message: String,
+    },
+    /// The handler already called `kong.response.exit`; Kong will not answer
+    /// anything else for this event.
+    AfterExit {
+        /// The PDK method called after the exit.
+        method: &'static str,
+    },
+    /// An earlier failure left the connection unusable for this event.
+    ConnectionBroken {
+        /// The PDK method that was not sent.
+        method: &'static str,
+    },
+    /// A frame exceeded the configured maximum frame size.
+    FrameTooLarge {
+        /// The announced size.
+        size: u64,
+        /// The configured maximum.
+        max: u64,
+    },
+}
+
+impl Error {
+    /// The PDK method involved, when there is one.
+    pub fn method(&self) -> Option<&'static str> {
+        match self {
+            Error::ConnectionClosed { method }
+            | Error::Io { method, .. }
+            | Error::Decode { method, .. }
+            | Error::Kong { method, .. }
+            | Error::Value { method, .. }
+            | Error::AfterExit { method }
+            | Error::ConnectionBroken { method } => Some(method),
+            Error::FrameTooLarge { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::ConnectionClosed { method } => write!(
+                f,
+                "Kong closed the connection instead of answering {method} \
+                 (Kong rejects a PDK call this way when the phase does not allow it or the arguments are invalid)"
+            ),
+            Error::Io { method, source } => write!(f, "{method}: socket error: {source}"),
+            Error::Decode { method, message } => {
+                write!(f, "{method}: cannot decode Kong's answer: {message}")
+            }
+            Error::Kong { method, message } => write!(f, "{method}: Kong says: {message}"),
+            Error::Value { method, message } => write!(f, "{method}: {message}"),
+            Error::AfterExit { method } => write!(
+                f,
+                "{method} called after kong.response.exit; Kong answers nothing after an exit"
+            ),
+            Error::ConnectionBroken { method } => write!(
+                f,
+                "{method} not sent: an earlier failure left this event's connection unusable"
+            ),
+            Error::FrameTooLarge { size, max } => {
+                write!(
+                    f,
+                    "frame of {size} bytes exceeds the maximum of {max} bytes"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! [`Kong`]: the handle a phase handler uses to call Kong's PDK.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use prost::Message;
+use tokio::io::BufReader;
+use tokio::net::UnixStream;
+
+use crate::error::{Error, Result};
+use crate::pdk;
+use crate::plugin::Phase;
+use crate::wire::{self, ReadError};
+
+/// One connection from Kong, with its reusable buffers.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub(crate) io: BufReader<UnixStream>,
+    pub(crate) read_buf: Vec<u8>,
+    pub(crate) write_buf: Vec<u8>,
+    pub(crate) max_frame: u32,
+}
+
+impl Conn {
+    pub(crate) fn new(stream: UnixStream, max_frame: u32) -> Conn {
+        Conn {
+            io: BufReader::new(stream),
+            read_buf: Vec::with_capacity(512),
+            write_buf: Vec::with_capacity(512),
+            max_frame,
+        }
+    }
+
+    /// Reads the next frame into `read_buf`.
+    pub(crate) async fn read_frame(&mut self) -> Result<(), ReadError> {
+        wire::read_frame(&mut self.io, &mut self.read_buf, self.max_frame).await
+    }
+
+    /// Writes whatever was framed into `write_buf`, in one write.
+    pub(crate) async fn flush_frames(&mut self) -> std::io::Result<()> {
+        let res = wire::write_all(self.io.get_mut(), &self.write_buf).await;
+        self.write_buf.clear();
+        res
+    }
+}
+
+/// Where the event's connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallState {
+    /// Between PDK calls: a new call may be sent.
+    Idle,
+    /// A call was sent and its answer not read yet. If the handler is dropped
+    /// in this state the connection is out of sync and must be closed.
+    InCall,
+    /// I/O failed or Kong closed the connection.
+    Broken,
+    /// `kong.response.exit` was sent; Kong answers nothing more.
+    Exited,
+}
+
+/// The PDK handle of one event (one phase of one request).
+///
+/// Kong allows one PDK call in flight per event, so every call takes
+/// `&mut self`: two concurrent calls are a compile error, and the handle
+/// cannot escape into a spawned task. Calls are grouped like Kong's Lua PDK:
+/// `kong.request().get_header("host")` is `kong.request.get_header("host")`.
+pub struct Kong {
+    pub(crate) conn: Conn,
+    phase: Phase,
+    pub(crate) state: CallState,
+    exited: Arc<AtomicBool>,
+}
+
+impl fmt::Debug for Kong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Kong")
+            .field("phase", &self.phase)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Kong {
+    pub(crate) fn new(conn: Conn, phase: Phase) -> Kong {
+        Kong {
+            conn,
+            phase,
+            state: CallState::Idle,
+            exited: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The phase being handled.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// `kong.client`: who is calling.
+    pub fn client(&mut self) -> pdk::Client<'_> {
+        pdk::Client::new(self)
+    }
+
+    /// `kong.ctx.shared`: values shared by all plugins for one request.
+    pub fn ctx(&mut self) -> pdk::Ctx<'_> {
+        pdk::Ctx::new(self)
+    }
+
+    /// `kong.ip`: trusted-IP checks.
+    pub fn ip(&mut self) -> pdk::Ip<'_> {
+        pdk::Ip::new(self)
+    }
+
+    /// `kong.log`: Kong's error log, namespaced with the plugin name.
+    pub fn log(&mut self) -> pdk::Log<'_> {
+        pdk::Log::new(self)
+    }
+
+    /// `kong.nginx`: nginx variables and `ngx.ctx`.
+    pub fn nginx(&mut self) -> pdk::Nginx<'_> {
+        pdk::Nginx::new(self)
+    }
+
+    /// `kong.node`: the Kong node.
+    pub fn node(&mut self) -> pdk::Node<'_> {
+        pdk::Node::new(self)
+    }
+
+    /// `kong.request`: the client's request.
+    pub fn request(&mut self) -> pdk::Request<'_> {
+        pdk::Request::new(self)
+    }
+
+    /// `kong.response`: the response to the client.
+    pub fn response(&mut self) -> pdk::Response<'_> {
+        pdk::Response::new(self)
+    }
+
+    /// `kong.router`: the matched route and service.
+    pub fn router(&mut self) -> pdk::Router<'_> {
+        pdk::Router::new(self)
+    }
+
+    /// `kong.service`: the upstream target.
+    pub fn service(&mut self) -> pdk::Service<'_> {
+        pdk::Service::new(self)
+    }
+
+    /// `kong.service.request`: the request sent upstream.
+    pub fn service_request(&mut self) -> pdk::ServiceRequest<'_> {
+        pdk::ServiceRequest::new(self)
+    }
+
+    /// `kong.service.response`: the upstream's response.
+    pub fn service_response(&mut self) -> pdk::ServiceResponse<'_> {
+        pdk::ServiceResponse::new(self)
+    }
+
+    /// A flag that turns true when the handler calls `kong.response.exit`.
+    pub(crate) fn exit_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.exited)
+    }
+
+    pub(crate) fn into_conn(self) -> Conn {
+        self.conn
+    }
+
+    fn check_usable(&self, method: &'static str) -> Result<()> {
+        match self.state {
+            CallState::Idle => Ok(()),
+            CallState::Exited => Err(Error::AfterExit { method }),
+            CallState::InCall | CallState::Broken => Err(Error::ConnectionBroken { method }),
+        }
+    }
+
+    async fn send<I: Message>(&mut self, method: &'static str, args: &I) -> Result<()> {
+        self.check_usable(method)?;
+        self.state = CallState::InCall;
+        let buf = &mut self.conn.write_buf;
+        buf.clear();
+        wire::push_frame(buf, method.as_bytes());
+        wire::push_message(buf, args);
+        if let Err(source) = self.conn.flush_frames().await {
+            self.state = CallState::Broken;
+            return Err(Error::Io { method, source });
+        }
+        Ok(())
+    }
+
+    /// One PDK round trip: method frame + args frame out, one answer frame in.
+    /// An empty answer decodes to the message's defaults (Kong's nil).
+    pub(crate) async fn call<I: Message, O: Message + Default>(
+        &mut self,
+        method: &'static str,
+        args: &I,
+    ) -> Result<O> {
+        self.send(method, args).await?;
+        match self.conn.read_frame().await {
+            Ok(()) => {}
+            Err(err) => {
+                self.state = CallState::Broken;
+                return Err(match err {
+                    ReadError::Eof => Error::ConnectionClosed { method },
+                    ReadError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        Error::ConnectionClosed { method }
+                    }
+                    ReadError::Io(source) => Error::Io { method, source },
+                    ReadError::TooLarge(size) => Error::FrameTooLarge {
+                        size: size.into(),
+                        max: self.conn.max_frame.into(),
+                    },
+                });
+            }
+        }
+        // The frame was read whole, so the connection stays in sync even if
+        // its content is malformed.
+        self.state = CallState::Idle;
+        O::decode(&self.conn.read_buf[..]).map_err(|e| Error::Decode {
+            method,
+            message: e.to_string(),
+        })
+    }
+
+    /// Sends a call Kong never answers (`kong.response.exit`) and stops the
+    /// handler: the returned future never completes, and the server drops it.
+    pub(crate) async fn call_terminal<I: Message>(
+        &mut self,
+        method: &'static str,
+        args: &I,
+    ) -> Result<()> {
+        self.send_terminal(method, args).await?;
+        std::future::pending::<()>().await;
+        Ok(())
+    }
+
+    /// Sends a call Kong never answers and marks the event as exited.
+    pub(crate) async fn send_terminal<I: Message>(
+        &mut self,
+        method: &'static str,
+        args: &I,
+    ) -> Result<()> {
+        self.send(method, args).await?;
+        self.state = CallState::Exited;
+        self.exited.store(true, Ordering::Release);
+        Ok(())
+    }
+}

@@ -1,0 +1,66 @@
+use kong_pdk_proto as pb;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{number, s, string};
+use crate::error::Result;
+use crate::kong::Kong;
+use crate::value;
+
+/// `kong.nginx`: nginx variables and the per-request `ngx.ctx`.
+#[derive(Debug)]
+pub struct Nginx<'a> {
+    kong: &'a mut Kong,
+}
+
+impl<'a> Nginx<'a> {
+    pub(crate) fn new(kong: &'a mut Kong) -> Self {
+        Nginx { kong }
+    }
+
+    /// `ngx.var[name]`: an nginx variable (`request_uri`, `upstream_addr`,
+    /// …); `""` when unknown or unset. Fails in `log`.
+    pub async fn get_var(self, name: &str) -> Result<String> {
+        string(self.kong, "kong.nginx.get_var", &s(name)).await
+    }
+
+    /// `ngx.ssl.get_tls1_version_str()`: `TLSv1.2`, `TLSv1.3`, … of the
+    /// client connection; `""` without TLS. Needs a live TLS request.
+    pub async fn get_tls1_version_str(self) -> Result<String> {
+        string(self.kong, "kong.nginx.get_tls1_version_str", &()).await
+    }
+
+    /// `ngx.ctx[key] = value`: a per-request value also visible to Lua
+    /// plugins. Every phase (the `log` phase writes a saved copy).
+    pub async fn set_ctx<T: Serialize + ?Sized>(self, key: &str, value: &T) -> Result<()> {
+        const METHOD: &str = "kong.nginx.set_ctx";
+        let args = pb::Kv {
+            k: key.to_owned(),
+            v: Some(value::serialize(METHOD, value)?),
+        };
+        // Declared to return a String; Kong always sends nil.
+        let _: pb::Str = self.kong.call(METHOD, &args).await?;
+        Ok(())
+    }
+
+    /// `ngx.ctx[key]` deserialized into `T` (`Option<T>` reads a missing key
+    /// as `None`). Kong's own values work too, e.g. `KONG_ACCESS_START` (ms).
+    /// Every phase (the `log` phase reads a saved copy). Values Kong cannot
+    /// encode (functions, cdata) make Kong fail the call.
+    pub async fn get_ctx<T: DeserializeOwned>(self, key: &str) -> Result<T> {
+        const METHOD: &str = "kong.nginx.get_ctx";
+        let v: pb::Value = self.kong.call(METHOD, &s(key)).await?;
+        value::deserialize(METHOD, v)
+    }
+
+    /// The request's start time, in seconds since the Unix epoch (with
+    /// milliseconds). Every phase, including `log`.
+    pub async fn req_start_time(self) -> Result<f64> {
+        number(self.kong, "kong.nginx.req_start_time", &()).await
+    }
+
+    /// `"http"` or `"stream"`. Every phase.
+    pub async fn get_subsystem(self) -> Result<String> {
+        string(self.kong, "kong.nginx.get_subsystem", &()).await
+    }
+}

@@ -1,0 +1,183 @@
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use kong_pdk_proto::{self as pb, raw_body_result::Kind};
+
+use super::{DEFAULT_MAX, check_max, number, s, string, u16_of};
+use crate::error::{Error, Result};
+use crate::kong::Kong;
+use crate::multimap::{Headers, Query};
+use crate::value;
+
+/// The client's request body, as `kong.request.get_raw_body` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawBody {
+    /// The body, read into memory by nginx (empty when there is none).
+    InMemory(Vec<u8>),
+    /// The body was larger than nginx's `client_body_buffer_size` (8 KiB by
+    /// default) and was buffered to this file on Kong's machine. Read it only
+    /// if the plugin server shares Kong's filesystem and may read nginx's
+    /// temp files; raising `client_body_buffer_size` (or
+    /// `nginx_http_client_body_buffer_size`) keeps bodies in memory.
+    File(PathBuf),
+}
+
+/// Captures of a regex route (`kong.request.get_uri_captures`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UriCaptures {
+    /// Positional captures, in order.
+    pub unnamed: Vec<Vec<u8>>,
+    /// Named captures.
+    pub named: BTreeMap<String, Vec<u8>>,
+}
+
+/// `kong.request`: the client's request as Kong received it.
+///
+/// Allowed in `rewrite`, `access` and `response` (and `log` where noted:
+/// the `log` phase runs after the request is finished, so only the saved
+/// headers can still be read there).
+#[derive(Debug)]
+pub struct Request<'a> {
+    kong: &'a mut Kong,
+}
+
+impl<'a> Request<'a> {
+    pub(crate) fn new(kong: &'a mut Kong) -> Self {
+        Request { kong }
+    }
+
+    /// `kong.request.get_scheme()`: `"http"` or `"https"`. Fails in `log`.
+    pub async fn get_scheme(self) -> Result<String> {
+        string(self.kong, "kong.request.get_scheme", &()).await
+    }
+
+    /// `kong.request.get_host()`: the host the client asked for, without
+    /// port. Fails in `log`.
+    pub async fn get_host(self) -> Result<String> {
+        string(self.kong, "kong.request.get_host", &()).await
+    }
+
+    /// `kong.request.get_port()`: the port the client connected to. Fails in
+    /// `log`.
+    pub async fn get_port(self) -> Result<u16> {
+        u16_of(self.kong, "kong.request.get_port", &()).await
+    }
+
+    /// `kong.request.get_forwarded_scheme()`: `X-Forwarded-Proto` when the
+    /// client is trusted, else the scheme. Fails in `log`.
+    pub async fn get_forwarded_scheme(self) -> Result<String> {
+        string(self.kong, "kong.request.get_forwarded_scheme", &()).await
+    }
+
+    /// `kong.request.get_forwarded_host()`: `X-Forwarded-Host` when the
+    /// client is trusted, else the host. Fails in `log`.
+    pub async fn get_forwarded_host(self) -> Result<String> {
+        string(self.kong, "kong.request.get_forwarded_host", &()).await
+    }
+
+    /// `kong.request.get_forwarded_port()`: `X-Forwarded-Port` when the
+    /// client is trusted, else the port. Fails in `log`.
+    pub async fn get_forwarded_port(self) -> Result<u16> {
+        u16_of(self.kong, "kong.request.get_forwarded_port", &()).await
+    }
+
+    /// `kong.request.get_http_version()`: `1.0`, `1.1`, `2.0`; `0.0` when
+    /// unknown. Fails in `log`.
+    pub async fn get_http_version(self) -> Result<f64> {
+        number(self.kong, "kong.request.get_http_version", &()).await
+    }
+
+    /// `kong.request.get_method()`: e.g. `"GET"`. Fails in `log`.
+    pub async fn get_method(self) -> Result<String> {
+        string(self.kong, "kong.request.get_method", &()).await
+    }
+
+    /// `kong.request.get_path()`: the normalized path, without the query.
+    /// Fails in `log`.
+    pub async fn get_path(self) -> Result<String> {
+        string(self.kong, "kong.request.get_path", &()).await
+    }
+
+    /// `kong.request.get_path_with_query()`: path and query as sent. Fails in
+    /// `log`.
+    pub async fn get_path_with_query(self) -> Result<String> {
+        string(self.kong, "kong.request.get_path_with_query", &()).await
+    }
+
+    /// `kong.request.get_raw_query()`: the query string without `?`; `""`
+    /// when none. Fails in `log`.
+    pub async fn get_raw_query(self) -> Result<String> {
+        string(self.kong, "kong.request.get_raw_query", &()).await
+    }
+
+    /// `kong.request.get_query_arg(name)`: the first value of a query
+    /// argument; `""` when missing or empty. A flag without `=` (`?debug`)
+    /// makes Kong fail the call: use [`get_query`](Self::get_query) for
+    /// those. Fails in `log`.
+    pub async fn get_query_arg(self, name: &str) -> Result<String> {
+        string(self.kong, "kong.request.get_query_arg", &s(name)).await
+    }
+
+    /// `kong.request.get_query()`: up to 100 query arguments (Kong's
+    /// default). Fails in `log`.
+    pub async fn get_query(self) -> Result<Query> {
+        self.get_query_max(DEFAULT_MAX).await
+    }
+
+    /// `kong.request.get_query(max)`: up to `max` (1..=1000) arguments.
+    pub async fn get_query_max(self, max: u16) -> Result<Query> {
+        const METHOD: &str = "kong.request.get_query";
+        let args = check_max(METHOD, max)?;
+        let st: pb::Struct = self.kong.call(METHOD, &args).await?;
+        Ok(value::struct_multimap(st).into())
+    }
+
+    /// `kong.request.get_header(name)`: the first value of a header; the
+    /// name is case-insensitive and `_` matches `-`; `""` when missing.
+    /// Works in `log` (saved headers).
+    pub async fn get_header(self, name: &str) -> Result<String> {
+        string(self.kong, "kong.request.get_header", &s(name)).await
+    }
+
+    /// `kong.request.get_headers()`: up to 100 headers (Kong's default),
+    /// names in lower case. Works in `log` (saved headers).
+    pub async fn get_headers(self) -> Result<Headers> {
+        self.get_headers_max(DEFAULT_MAX).await
+    }
+
+    /// `kong.request.get_headers(max)`: up to `max` (1..=1000) headers. In
+    /// `log` Kong ignores `max` and returns the saved headers.
+    pub async fn get_headers_max(self, max: u16) -> Result<Headers> {
+        const METHOD: &str = "kong.request.get_headers";
+        let args = check_max(METHOD, max)?;
+        let st: pb::Struct = self.kong.call(METHOD, &args).await?;
+        Ok(value::struct_multimap(st).into())
+    }
+
+    /// `kong.request.get_raw_body()`: the body as bytes, or the file nginx
+    /// buffered a large body to. `rewrite`, `access`, `response`; not `log`.
+    pub async fn get_raw_body(self) -> Result<RawBody> {
+        const METHOD: &str = "kong.request.get_raw_body";
+        let r: pb::RawBodyResult = self.kong.call(METHOD, &()).await?;
+        match r.kind {
+            Some(Kind::Content(bytes)) => Ok(RawBody::InMemory(bytes)),
+            Some(Kind::BodyFilepath(path)) => Ok(RawBody::File(path.into())),
+            Some(Kind::Error(message)) => Err(Error::Kong {
+                method: METHOD,
+                message,
+            }),
+            // A nil answer: no body.
+            None => Ok(RawBody::InMemory(Vec::new())),
+        }
+    }
+
+    /// `kong.request.get_uri_captures()`: the captures of a regex route path.
+    /// Works in `log`.
+    pub async fn get_uri_captures(self) -> Result<UriCaptures> {
+        let r: pb::UriCapturesResult = self.kong.call("kong.request.get_uri_captures", &()).await?;
+        Ok(UriCaptures {
+            unnamed: r.unnamed,
+            named: r.named,
+        })
+    }
+}

@@ -1,0 +1,250 @@
+//! One connection from Kong: read an `RpcCall`, answer it, repeat.
+//!
+//! Kong sends one RPC at a time per connection and pools connections, so a
+//! connection idles between RPCs; only there does shutdown interrupt it.
+
+use std::sync::Arc;
+
+use kong_pdk_proto::{self as pb, rpc_call::Call, rpc_return::Return};
+use prost::Message;
+use tokio::net::UnixStream;
+use tokio::sync::watch;
+
+use super::Shared;
+use super::handler::{self, Outcome};
+use crate::kong::{CallState, Conn, Kong};
+use crate::plugin::{Phase, Plugin};
+use crate::value;
+use crate::wire::{self, ReadError};
+
+/// The body Kong's own plugins answer with when a handler fails.
+pub(crate) const ERROR_BODY: &str = r#"{"message":"An unexpected error occurred"}"#;
+
+pub(crate) async fn serve<P: Plugin>(
+    shared: Arc<Shared<P>>,
+    stream: UnixStream,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut conn = Conn::new(stream, shared.settings.max_frame_size);
+    loop {
+        let read = tokio::select! {
+            biased;
+            read = conn.read_frame() => read,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        match read {
+            Ok(()) => {}
+            // Kong closing a pooled idle connection is routine.
+            Err(ReadError::Eof) => return,
+            Err(ReadError::TooLarge(size)) => {
+                tracing::error!(
+                    "closing connection: frame of {size} bytes exceeds the maximum frame size of {} bytes",
+                    shared.settings.max_frame_size
+                );
+                return;
+            }
+            Err(ReadError::Io(e)) => {
+                tracing::warn!("closing connection: {e}");
+                return;
+            }
+        }
+        let call = match pb::RpcCall::decode(&conn.read_buf[..]) {
+            Ok(call) => call,
+            Err(e) => {
+                tracing::error!("closing connection: malformed RpcCall: {e}");
+                return;
+            }
+        };
+        let sequence = call.sequence;
+        let next = match call.call {
+            Some(Call::CmdHandleEvent(event)) => {
+                handle_event(&shared, conn, sequence, event, &shutdown).await
+            }
+            Some(command) => match answer(&shared, command).await {
+                Some(ret) => {
+                    let reply = pb::RpcReturn {
+                        sequence,
+                        r#return: Some(ret),
+                    };
+                    wire::push_message(&mut conn.write_buf, &reply);
+                    match conn.flush_frames().await {
+                        Ok(()) => Some(conn),
+                        Err(e) => {
+                            tracing::warn!("closing connection: cannot write reply: {e}");
+                            None
+                        }
+                    }
+                }
+                None => None,
+            },
+            None => {
+                tracing::error!(
+                    sequence,
+                    "closing connection: RpcCall holds no known command"
+                );
+                None
+            }
+        };
+        match next {
+            Some(c) => conn = c,
+            None => return,
+        }
+    }
+}
+
+/// Answers every command but `cmd_handle_event`; `None` closes the connection.
+async fn answer<P: Plugin>(shared: &Shared<P>, command: Call) -> Option<Return> {
+    match command {
+        Call::CmdGetPluginNames(_) => Some(Return::PluginNames(pb::PluginNames {
+            names: vec![shared.name.clone()],
+        })),
+        Call::CmdGetPluginInfo(req) => {
+            if req.name != shared.name {
+                tracing::error!(
+                    "closing connection: cmd_get_plugin_info asks for plugin {:?}, this server runs {:?}",
+                    req.name,
+                    shared.name
+                );
+                return None;
+            }
+            Some(Return::PluginInfo(shared.plugin_info()))
+        }
+        Call::CmdStartInstance(req) => shared
+            .start_instance(&req.name, &req.config)
+            .await
+            .map(Return::InstanceStatus),
+        Call::CmdGetInstanceStatus(req) => match shared.instances.get(req.instance_id) {
+            Some(instance) => Some(Return::InstanceStatus(shared.status(&instance))),
+            None => {
+                tracing::warn!(
+                    "no plugin instance {}: closing the connection",
+                    req.instance_id
+                );
+                None
+            }
+        },
+        Call::CmdCloseInstance(req) => match shared.instances.remove(req.instance_id) {
+            Some(instance) => {
+                tracing::info!("closed instance {}", req.instance_id);
+                Some(Return::InstanceStatus(shared.status(&instance)))
+            }
+            None => {
+                tracing::warn!(
+                    "cannot close unknown instance {}: closing the connection",
+                    req.instance_id
+                );
+                None
+            }
+        },
+        Call::CmdHandleEvent(_) => unreachable!("handled by the caller"),
+    }
+}
+
+/// Runs one event; returns the connection when it can serve the next RPC.
+async fn handle_event<P: Plugin>(
+    shared: &Shared<P>,
+    conn: Conn,
+    sequence: i64,
+    event: pb::CmdHandleEvent,
+    shutdown: &watch::Receiver<bool>,
+) -> Option<Conn> {
+    let Some(phase) = Phase::from_name(&event.event_name) else {
+        tracing::error!(
+            instance = event.instance_id,
+            "closing connection: unknown event name {:?}",
+            event.event_name
+        );
+        return None;
+    };
+    let Some(in_use) = shared.instances.acquire(event.instance_id) else {
+        // Closing is the only way to tell Kong "no plugin instance" over
+        // ProtoBuf; Kong then restarts the instance and retries the phase.
+        tracing::warn!(
+            "no plugin instance {}: closing the connection so Kong starts it again",
+            event.instance_id
+        );
+        return None;
+    };
+    let _events = shared.count_event();
+    let instance = &in_use.instance;
+    let mut kong = Kong::new(conn, phase);
+    let outcome = handler::run(
+        &instance.plugin,
+        phase,
+        &mut kong,
+        shared.settings.handler_timeout,
+    )
+    .await;
+    let failure = match outcome {
+        Outcome::Returned(Ok(())) => None,
+        Outcome::Returned(Err(e)) => Some(format!("{phase} handler failed: {e}")),
+        Outcome::Panicked(msg) => Some(format!("{phase} handler panicked: {msg}")),
+        Outcome::TimedOut(limit) => Some(format!(
+            "{phase} handler did not finish within {limit:?} and was cancelled"
+        )),
+        Outcome::Exited => {
+            wait_for_close(kong.into_conn(), shared, shutdown).await;
+            return None;
+        }
+    };
+    if let Some(message) = failure {
+        tracing::error!(instance = instance.id, "{message}");
+        if kong.state == CallState::Idle {
+            // Best effort: when Kong is gone the connection closes below.
+            let _ = kong.log().err(&message).await;
+        }
+        if kong.state == CallState::Idle && phase.can_respond() && !P::FAIL_OPEN {
+            let args = pb::ExitArgs {
+                status: 500,
+                body: ERROR_BODY.as_bytes().to_vec(),
+                headers: Some(value::header_struct([("Content-Type", "application/json")])),
+            };
+            if kong
+                .send_terminal("kong.response.exit", &args)
+                .await
+                .is_ok()
+            {
+                wait_for_close(kong.into_conn(), shared, shutdown).await;
+            }
+            return None;
+        }
+    }
+    if kong.state != CallState::Idle {
+        tracing::warn!(
+            instance = instance.id,
+            "closing connection: the {phase} event cannot be finished ({:?})",
+            kong.state
+        );
+        return None;
+    }
+    let mut conn = kong.into_conn();
+    wire::push_frame(&mut conn.write_buf, b"");
+    let done = pb::RpcReturn {
+        sequence,
+        r#return: None,
+    };
+    wire::push_message(&mut conn.write_buf, &done);
+    match conn.flush_frames().await {
+        Ok(()) => Some(conn),
+        Err(e) => {
+            tracing::warn!("closing connection: cannot finish the {phase} event: {e}");
+            None
+        }
+    }
+}
+
+/// After `kong.response.exit` Kong neither answers nor reuses the connection;
+/// it closes it when the request ends. Wait for that (bounded) and drop it.
+async fn wait_for_close<P>(mut conn: Conn, shared: &Shared<P>, shutdown: &watch::Receiver<bool>) {
+    let mut shutdown = shutdown.clone();
+    let drain = async {
+        while conn.read_frame().await.is_ok() {
+            tracing::warn!("unexpected frame from Kong after kong.response.exit; ignored");
+        }
+    };
+    tokio::select! {
+        _ = drain => {}
+        _ = tokio::time::sleep(shared.settings.exit_close_timeout) => {}
+        _ = shutdown.wait_for(|stop| *stop) => {}
+    }
+}

@@ -1,0 +1,71 @@
+//! Runs one phase handler and reports how it ended: returned, panicked,
+//! called `kong.response.exit`, or ran past its deadline.
+
+use std::future::{Future, poll_fn};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::pin;
+use std::sync::atomic::Ordering;
+use std::task::Poll;
+use std::time::Duration;
+
+use crate::kong::Kong;
+use crate::plugin::{Phase, PhaseResult, Plugin};
+
+/// How a handler ended.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// It returned.
+    Returned(PhaseResult),
+    /// It panicked; the payload's message.
+    Panicked(String),
+    /// It called `kong.response.exit`: Kong answers nothing more.
+    Exited,
+    /// It ran longer than the deadline and was cancelled.
+    TimedOut(Duration),
+}
+
+/// Runs `plugin`'s handler for `phase`. The handler future is polled here
+/// (not spawned), so a panic is caught without losing the connection and
+/// the future is dropped as soon as it calls `kong.response.exit`.
+pub(crate) async fn run<P: Plugin>(
+    plugin: &P,
+    phase: Phase,
+    kong: &mut Kong,
+    deadline: Duration,
+) -> Outcome {
+    let exited = kong.exit_flag();
+    let handler = async move {
+        match phase {
+            Phase::Certificate => plugin.certificate(kong).await,
+            Phase::Rewrite => plugin.rewrite(kong).await,
+            Phase::Access => plugin.access(kong).await,
+            Phase::Response => plugin.response(kong).await,
+            Phase::Preread => plugin.preread(kong).await,
+            Phase::Log => plugin.log(kong).await,
+        }
+    };
+    let mut handler = pin!(handler);
+    let guarded =
+        poll_fn(
+            move |cx| match catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx))) {
+                Ok(Poll::Ready(result)) => Poll::Ready(Outcome::Returned(result)),
+                Ok(Poll::Pending) if exited.load(Ordering::Acquire) => Poll::Ready(Outcome::Exited),
+                Ok(Poll::Pending) => Poll::Pending,
+                Err(payload) => Poll::Ready(Outcome::Panicked(panic_message(payload.as_ref()))),
+            },
+        );
+    match tokio::time::timeout(deadline, guarded).await {
+        Ok(outcome) => outcome,
+        Err(_) => Outcome::TimedOut(deadline),
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}

@@ -1,0 +1,139 @@
+//! Kong's ProtoBuf:1 framing: every frame is a `u32` little-endian length
+//! followed by that many bytes. Zero-length frames are normal (empty
+//! arguments, nil answers, the end of an event's PDK calls).
+
+use std::io;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Default upper bound for one frame (Kong's largest frames are buffered
+/// bodies; 64 MiB leaves room for them and keeps a bogus length harmless).
+pub const DEFAULT_MAX_FRAME: u32 = 64 * 1024 * 1024;
+
+/// Why reading a frame failed.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The peer closed the connection cleanly before a new frame began.
+    Eof,
+    /// The announced length exceeds the maximum; the connection is out of sync.
+    TooLarge(u32),
+    /// An I/O error, including EOF in the middle of a frame.
+    Io(io::Error),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Eof => f.write_str("connection closed"),
+            ReadError::TooLarge(n) => {
+                write!(f, "frame of {n} bytes exceeds the maximum frame size")
+            }
+            ReadError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+/// Reads one frame into `buf` (cleared first). Handles arbitrary chunking.
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    max: u32,
+) -> Result<(), ReadError> {
+    let mut len = [0u8; 4];
+    // The first byte tells a clean close apart from a truncated header.
+    match reader.read(&mut len[..1]).await {
+        Ok(0) => return Err(ReadError::Eof),
+        Ok(_) => {}
+        Err(e) => return Err(ReadError::Io(e)),
+    }
+    reader
+        .read_exact(&mut len[1..])
+        .await
+        .map_err(ReadError::Io)?;
+    let len = u32::from_le_bytes(len);
+    if len > max {
+        return Err(ReadError::TooLarge(len));
+    }
+    buf.clear();
+    buf.resize(len as usize, 0);
+    reader.read_exact(buf).await.map_err(ReadError::Io)?;
+    Ok(())
+}
+
+/// Appends one frame (length prefix and payload) to `out`.
+pub fn push_frame(out: &mut Vec<u8>, payload: &[u8]) {
+    out.extend_from_slice(&frame_len(payload.len()).to_le_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// Appends one frame holding an encoded protobuf message to `out`.
+pub fn push_message<M: prost::Message>(out: &mut Vec<u8>, msg: &M) {
+    out.extend_from_slice(&frame_len(msg.encoded_len()).to_le_bytes());
+    msg.encode_raw(out);
+}
+
+fn frame_len(len: usize) -> u32 {
+    u32::try_from(len).expect("a frame longer than u32::MAX cannot be sent")
+}
+
+/// Writes pre-framed bytes in one write call and flushes.
+pub async fn write_all<W: AsyncWrite + Unpin>(writer: &mut W, bytes: &[u8]) -> io::Result<()> {
+    writer.write_all(bytes).await?;
+    writer.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn reads_frames_split_into_single_bytes() {
+        let mut wire = Vec::new();
+        push_frame(&mut wire, b"kong.request.get_header");
+        push_frame(&mut wire, b"");
+        push_frame(&mut wire, &[1, 2, 3]);
+        let (mut a, mut b) = tokio::io::duplex(1);
+        let writer = tokio::spawn(async move {
+            for byte in wire {
+                a.write_all(&[byte]).await.unwrap();
+            }
+        });
+        let mut buf = Vec::new();
+        read_frame(&mut b, &mut buf, 1024).await.unwrap();
+        assert_eq!(buf, b"kong.request.get_header");
+        read_frame(&mut b, &mut buf, 1024).await.unwrap();
+        assert!(buf.is_empty());
+        read_frame(&mut b, &mut buf, 1024).await.unwrap();
+        assert_eq!(buf, [1, 2, 3]);
+        writer.await.unwrap();
+        assert!(matches!(
+            read_frame(&mut b, &mut buf, 1024).await,
+            Err(ReadError::Eof)
+        ));
+    }
+
+    #[tokio::test]
+    async fn rejects_oversized_length_without_allocating() {
+        let wire = u32::MAX.to_le_bytes();
+        let mut buf = Vec::new();
+        let err = read_frame(&mut &wire[..], &mut buf, 1024)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ReadError::TooLarge(u32::MAX)));
+        assert_eq!(buf.capacity(), 0);
+    }
+
+    #[tokio::test]
+    async fn truncated_payload_is_an_io_error() {
+        let mut wire = Vec::new();
+        push_frame(&mut wire, b"abcdef");
+        wire.truncate(7);
+        let mut buf = Vec::new();
+        let err = read_frame(&mut &wire[..], &mut buf, 1024)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ReadError::Io(_)));
+    }
+}
