@@ -190,7 +190,7 @@ fn parse_value(input: ParseStream<'_>, allow_array: bool) -> syn::Result<Value> 
 
 /// The keys `#[kong(...)]` accepts.
 const KONG_KEYS: &str = "default, required, one_of, between, len_min, len_max, match, not_match, \
-                         referenceable, encrypted, description";
+                         referenceable, encrypted, description, skip";
 
 /// Everything `#[kong(...)]` says about one field.
 #[derive(Default)]
@@ -207,6 +207,8 @@ pub(crate) struct KongAttrs {
     pub(crate) not_match: Option<LitStr>,
     pub(crate) referenceable: Option<Span>,
     pub(crate) encrypted: Option<Span>,
+    /// `skip`: deserialized, but not part of the Kong schema.
+    pub(crate) skip: Option<Span>,
     pub(crate) description: Option<LitStr>,
 }
 
@@ -323,6 +325,13 @@ impl KongAttrs {
                 }
                 *slot = Some(lit);
             }
+            "skip" => {
+                let on = parse_bool_flag(meta)?;
+                if self.skip.is_some() {
+                    duplicate(errors);
+                }
+                self.skip = on.then_some(span);
+            }
             "referenceable" | "encrypted" => {
                 let on = parse_bool_flag(meta)?;
                 let slot = if key == "referenceable" {
@@ -344,6 +353,21 @@ impl KongAttrs {
             }
         }
         Ok(())
+    }
+
+    /// Whether any property other than `skip` is set.
+    pub(crate) fn has_properties(&self) -> bool {
+        self.default.is_some()
+            || self.required.is_some()
+            || self.one_of.is_some()
+            || self.between.is_some()
+            || self.len_min.is_some()
+            || self.len_max.is_some()
+            || self.match_.is_some()
+            || self.not_match.is_some()
+            || self.referenceable.is_some()
+            || self.encrypted.is_some()
+            || self.description.is_some()
     }
 
     /// Checks that need several properties together; the type-dependent checks happen in

@@ -59,12 +59,17 @@ mod schema;
 /// | `referenceable` | `referenceable` (vault references) | |
 /// | `encrypted` | `encrypted` (Kong Enterprise keyring) | |
 /// | `description = "..."` | `description` (10 to 500 bytes) | |
+/// | `skip` | — | leaves the field out of the schema; serde still deserializes it |
 ///
 /// On a `Vec` or set field, `one_of`, `between`, `match`, `not_match` and `referenceable`
 /// apply to the elements (Kong allows them only on strings and numbers); `len_min` and
 /// `len_max` apply to the collection. On an integer field, `between` narrows the range the
 /// type already has. Without `description`, the field's doc comment is used (lines joined
 /// by spaces; left out if under 10 bytes, cut to 500).
+///
+/// `#[kong(skip)]` is for fields Kong fills in itself rather than the user: the keys Kong
+/// adds to every config it sends (`route_id`, `service_id`, `consumer_id`,
+/// `plugin_instance_name`, …), which a schema must not declare.
 ///
 /// The compiler checks that each literal fits the field type (a string `default` on a `u32`
 /// field is an error at the literal), that a default satisfies `one_of`, `between` and the

@@ -91,6 +91,16 @@ fn record(
             }
             continue;
         }
+        if let Some(span) = kong.skip {
+            if kong.has_properties() {
+                errors.at(
+                    span,
+                    "a field with #[kong(skip)] is not in the Kong schema, so it takes no other \
+                     #[kong] properties",
+                );
+            }
+            continue;
+        }
         if let Some(span) = field_serde.flatten {
             errors.at(
                 span,
@@ -179,6 +189,12 @@ fn transparent(input: &DeriveInput, fields: &Fields, errors: &mut Errors) -> Tok
         return TokenStream::new();
     };
     let kong = KongAttrs::parse(&field.attrs, errors);
+    if let Some(span) = kong.skip {
+        errors.at(
+            span,
+            "#[kong(skip)] has no meaning on the field of a transparent type",
+        );
+    }
     if let Some((_, span)) = kong.required {
         errors.at(
             span,

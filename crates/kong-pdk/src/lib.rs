@@ -53,6 +53,7 @@ pub use crate::error::{Error, Result};
 pub use crate::kong::Kong;
 pub use crate::multimap::{Headers, Query};
 pub use crate::plugin::{BoxError, Phase, PhaseResult, Plugin};
+pub use crate::schema::Schema;
 
 /// Runs the plugin server for `P`: parses the command line (`-dump`,
 /// `-kong-prefix`, `-help`), then serves Kong until SIGTERM. Call it from

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use kong_pdk::Schema;
-use kong_pdk::schema::{Field, Schema, check_plugin_schema, plugin_schema};
+use kong_pdk::schema::{Field, check_plugin_schema, plugin_schema};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -137,6 +137,9 @@ struct EveryFeature {
     described: Option<String>,
     /// Too short
     short_doc: Option<String>,
+    /// Kong adds `route_id` to every config it sends; the schema must not declare it.
+    #[kong(skip)]
+    route_id: Option<String>,
 }
 
 fn default_retries() -> u8 {
@@ -205,6 +208,7 @@ fn spot_checks() {
         names.contains(&"X-Renamed") && names.contains(&"from_kong") && names.contains(&"type")
     );
     assert!(!names.contains(&"skipped") && !names.contains(&"not_deserialized"));
+    assert!(!names.contains(&"route_id"), "#[kong(skip)]");
 
     assert_eq!(
         field("text"),
@@ -295,6 +299,10 @@ fn kong_shaped_config_deserializes() {
     assert_eq!(parsed.r#type, "typed");
     assert_eq!(parsed.methods, ["GET", "HEAD"]);
     assert_eq!(parsed.storage, Policy::Local);
+    assert_eq!(
+        parsed.route_id.as_deref(),
+        Some("6b0c4d1c-0000-0000-0000-000000000000")
+    );
     assert!(parsed.skipped.is_empty());
     assert_eq!(parsed.not_deserialized, 0);
     let _ = (
@@ -304,6 +312,59 @@ fn kong_shaped_config_deserializes() {
         parsed.sorted,
         parsed.labels,
         parsed.limits,
+    );
+}
+
+#[test]
+fn kong_completes_a_minimal_config() {
+    // The least a user can configure; Kong fills in the rest from the schema.
+    let minimal = json!({
+        "text": "t", "flag": false, "tiny": 0, "small": 0, "medium": 0, "large": 0,
+        "pointer": 0, "byte": 0, "word": 0, "double_word": 0, "quad_word": 0, "size": 0,
+        "ratio": 0, "precise": 0, "boxed": 0, "list": [], "pair": [0, 0], "unique": [],
+        "sorted": [], "labels": {}, "limits": {}, "upstream": {"hostName": "h"},
+        "policy": "local", "load": 0, "X-Renamed": "r", "type": "t", "required_option": "o",
+        "workers": 1, "window": 10, "skew": 0, "url": "http://x", "api_key": "{vault://env/key}",
+        "secrets": [],
+    });
+    let schema = plugin_schema::<EveryFeature>("test-plugin");
+    let completed = kong_pdk::schema::validate_config(&schema, &minimal).expect("valid config");
+    assert_eq!(completed["greeting"], "hello");
+    assert_eq!(completed["methods"], json!(["GET", "HEAD"]));
+    assert_eq!(
+        completed["upstream"],
+        json!({"hostName": "h", "port": 514, "useTls": null})
+    );
+    assert_eq!(completed["maybe"], Value::Null);
+
+    // What the server does with it: Kong's nulls count as absent.
+    fn strip_nulls(value: Value) -> Value {
+        match value {
+            Value::Object(map) => map
+                .into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, strip_nulls(v)))
+                .collect(),
+            other => other,
+        }
+    }
+    let parsed: EveryFeature =
+        serde_json::from_value(strip_nulls(completed)).expect("the completed config deserializes");
+    assert_eq!(parsed.greeting, "hello");
+    assert_eq!(parsed.offset, -3);
+    assert!(parsed.enabled);
+    assert_eq!(parsed.storage, Policy::Local);
+    assert_eq!(parsed.upstream.port, 514);
+    assert_eq!(parsed.retries, 3);
+
+    let errors = kong_pdk::schema::validate_config(&schema, &json!({"text": 5})).unwrap_err();
+    assert!(
+        errors.contains(&"config.text: expected a string".to_owned()),
+        "{errors:#?}"
+    );
+    assert!(
+        errors.contains(&"config.flag: required field missing".to_owned()),
+        "{errors:#?}"
     );
 }
 

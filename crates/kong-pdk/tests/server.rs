@@ -678,3 +678,88 @@ async fn stale_socket_file_is_replaced_but_a_live_one_is_not() {
         .unwrap_err();
     assert!(missing.to_string().contains("does not exist"), "{missing}");
 }
+
+/// A config that reads one of Kong's own keys.
+#[derive(Debug, Deserialize, Schema)]
+struct ReadsRoute {
+    #[kong(skip)]
+    route_id: Option<String>,
+}
+
+#[kong_pdk::plugin]
+impl Plugin for ReadsRoute {
+    async fn access(&self, kong: &mut Kong) -> PhaseResult {
+        let route = self.route_id.as_deref().unwrap_or("none");
+        kong.response().set_header("x-route", route).await?;
+        Ok(())
+    }
+}
+
+/// A config that refuses unknown keys.
+#[derive(Debug, Deserialize, Schema)]
+#[serde(deny_unknown_fields)]
+struct Strict {
+    name: String,
+}
+
+#[kong_pdk::plugin]
+impl Plugin for Strict {
+    async fn access(&self, kong: &mut Kong) -> PhaseResult {
+        kong.response().set_header("x-name", &self.name).await?;
+        Ok(())
+    }
+}
+
+async fn one_header<P: Plugin>(name: &str, config: &str) -> Option<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("p.socket");
+    let path = socket.clone();
+    let name_owned = name.to_owned();
+    let server = tokio::spawn(async move {
+        Server::<P>::new("1.0.0", 1)
+            .name(name_owned)
+            .serve_at(&path, tokio::time::sleep(Duration::from_secs(10)))
+            .await
+    });
+    while !socket.exists() {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let mut conn = Connection::connect(&socket).await.unwrap();
+    let started = conn.start_instance(name, config).await.unwrap();
+    let value = match started {
+        None => None,
+        Some(status) => {
+            let result = conn
+                .handle_event(status.instance_id, "access", |_| Reply::empty())
+                .await
+                .unwrap();
+            let kv = result.calls[0].decode::<pb::Kv>();
+            match kv.v.unwrap().kind {
+                Some(pb::ValueKind::StringValue(s)) => Some(s),
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    server.abort();
+    value
+}
+
+#[tokio::test]
+async fn a_config_may_read_kongs_own_keys() {
+    let got = one_header::<ReadsRoute>("r", r#"{"__seq__":1,"route_id":"r-1"}"#).await;
+    assert_eq!(got.as_deref(), Some("r-1"));
+    let global = one_header::<ReadsRoute>("r", r#"{"__seq__":1,"route_id":null}"#).await;
+    assert_eq!(global.as_deref(), Some("none"));
+}
+
+#[tokio::test]
+async fn deny_unknown_fields_configs_still_start() {
+    let got = one_header::<Strict>(
+        "s",
+        r#"{"name":"n","__seq__":1,"__key__":"k","__plugin_id":"p","__ws_id":"w","route_id":null}"#,
+    )
+    .await;
+    assert_eq!(got.as_deref(), Some("n"));
+    let refused = one_header::<Strict>("s", r#"{"name":"n","extra":1,"__seq__":1}"#).await;
+    assert_eq!(refused, None, "a key that is not Kong's is still refused");
+}

@@ -1,7 +1,7 @@
 //! Checking a plugin schema the way Kong's metaschema does, and validating values against
 //! field definitions the way Kong's schema library does.
 
-use std::fmt::{self, Display, Write as _};
+use std::fmt::Display;
 
 use serde_json::{Map, Value};
 
@@ -1003,22 +1003,11 @@ pub(crate) fn lua_eq(a: &Value, b: &Value) -> bool {
 
 /// `table.concat(options, ", ")`.
 fn lua_list(options: &[Value]) -> String {
-    let mut out = String::new();
-    for (i, option) in options.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        let _ = write!(out, "{}", LuaDisplay(option));
-    }
-    out
-}
-
-struct LuaDisplay<'a>(&'a Value);
-
-impl Display for LuaDisplay<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&lua_number(self.0))
-    }
+    options
+        .iter()
+        .map(lua_number)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn is_uuid(text: &str) -> bool {

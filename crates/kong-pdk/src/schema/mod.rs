@@ -55,16 +55,16 @@
 //! assert!(kong_pdk::schema::check_plugin_schema(&schema).is_ok());
 //! ```
 //!
-//! A field without `Option` and without a default (`#[kong(default = …)]` or
-//! `#[serde(default)]`) is `required = true`. A field with only a `#[kong(default)]`
-//! is `required` too: Kong fills in the default when the config leaves the field out, and
-//! rejects an explicit `null` (which the plugin could not deserialize).
+//! A field is `required = true` unless its type is `Option<T>` or it has
+//! `#[serde(default)]`. A `#[kong(default = …)]` keeps it required: Kong fills in the
+//! default when the config leaves the field out, and rejects an explicit `null` (which the
+//! plugin could not deserialize).
 //!
 //! `#[serde(rename)]`, `#[serde(rename_all)]`, `#[serde(skip)]`, `#[serde(default)]` and
 //! `#[serde(transparent)]` are honoured; `#[kong(...)]` takes `default`, `required`,
 //! `one_of`, `between`, `len_min`, `len_max`, `match`, `not_match`, `referenceable`,
-//! `encrypted` and `description` (doc comments become the description when none is given).
-//! See the `kong_pdk_macros::Schema` documentation for the details.
+//! `encrypted`, `description` (doc comments become the description when none is given) and
+//! `skip`. See [the derive's documentation](macro@crate::Schema) for the details.
 
 mod check;
 mod config;

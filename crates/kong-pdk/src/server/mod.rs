@@ -521,12 +521,15 @@ impl<P: Plugin> Shared<P> {
         Some(self.status(&instance))
     }
 
-    /// Kong's config JSON → (`__seq__`, plugin). Kong's extra keys the config
-    /// type does not declare are removed and `null`s count as absent.
+    /// Kong's config JSON → (`__seq__`, plugin). `null`s count as absent.
+    /// Kong's extra keys (`__seq__`, `route_id`, …) are kept, so a config
+    /// type may read them (`#[kong(skip)] route_id: Option<String>`); if the
+    /// type refuses them (`deny_unknown_fields`), they are removed and the
+    /// config is tried again.
     fn decode_config(&self, config: &[u8]) -> Result<(i32, P), String> {
         let json: serde_json::Value = serde_json::from_slice(config)
             .map_err(|e| format!("the config is not valid JSON: {e}"))?;
-        let serde_json::Value::Object(mut object) = json else {
+        let serde_json::Value::Object(object) = crate::value::strip_nulls(json) else {
             return Err("the config is not a JSON object".into());
         };
         let seq = object
@@ -534,13 +537,17 @@ impl<P: Plugin> Shared<P> {
             .and_then(serde_json::Value::as_i64)
             .and_then(|s| i32::try_from(s).ok())
             .unwrap_or(0);
+        let with_kong_keys = serde_json::Value::Object(object.clone());
+        if let Ok(plugin) = serde_json::from_value(with_kong_keys) {
+            return Ok((seq, plugin));
+        }
+        let mut object = object;
         for key in KONG_EXTRA_KEYS {
             if !self.declared_fields.contains(key) {
                 object.remove(key);
             }
         }
-        let cleaned = crate::value::strip_nulls(serde_json::Value::Object(object));
-        let plugin = serde_json::from_value(cleaned)
+        let plugin = serde_json::from_value(serde_json::Value::Object(object))
             .map_err(|e| format!("the config does not match the plugin's config type: {e}"))?;
         Ok((seq, plugin))
     }

@@ -20,6 +20,8 @@ struct Config {
     #[serde(skip)]
     #[kong(default = 1)]
     skipped: u32,
+    #[kong(skip, default = 1)]
+    kong_skipped: u32,
 }
 
 fn main() {}

@@ -14,6 +14,15 @@ enum Mode {
 #[serde(transparent)]
 struct Port(#[kong(between = [1, 65535])] u16);
 
+/// A generic transparent wrapper.
+#[derive(Deserialize, Schema)]
+#[serde(transparent)]
+struct Labelled<T> {
+    value: T,
+    #[serde(skip)]
+    label: Option<String>,
+}
+
 #[derive(Deserialize, Schema)]
 struct Config {
     /// The greeting sent back to the client.
@@ -26,6 +35,10 @@ struct Config {
     #[kong(one_of = ["GET", "POST"], default = ["GET"])]
     methods: Vec<String>,
     headers: Option<HashMap<String, String>>,
+    #[kong(default = "x", len_max = 8)]
+    labelled: Labelled<String>,
+    #[kong(between = [1, 5])]
+    labelled_number: Option<Labelled<u8>>,
 }
 
 #[kong_pdk::plugin]
@@ -49,4 +62,7 @@ fn main() {
     assert_eq!(Config::PHASES, &[Phase::Access, Phase::Log]);
     let schema = kong_pdk::schema::plugin_schema::<Config>("hello");
     kong_pdk::schema::check_plugin_schema(&schema).unwrap();
+    let config = &schema["fields"][0]["config"]["fields"];
+    assert_eq!(config[5]["labelled"]["default"], "x");
+    assert_eq!(config[6]["labelled_number"]["between"], serde_json::json!([1, 5]));
 }
