@@ -763,3 +763,36 @@ async fn deny_unknown_fields_configs_still_start() {
     let refused = one_header::<Strict>("s", r#"{"name":"n","extra":1,"__seq__":1}"#).await;
     assert_eq!(refused, None, "a key that is not Kong's is still refused");
 }
+
+#[tokio::test]
+async fn socket_is_owner_only_by_default_and_configurable() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Running::default().await;
+    let mode = std::fs::metadata(&server.socket)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    server.stop().await;
+    let shared = Running::start(
+        Server::<Probe>::new("1.0.0", 1)
+            .name("probe")
+            .socket_mode(0o660),
+    )
+    .await;
+    let mode = std::fs::metadata(&shared.socket)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o660);
+    let leftovers: Vec<_> = std::fs::read_dir(shared.socket.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        1,
+        "no temporary socket left: {leftovers:?}"
+    );
+    shared.stop().await;
+}

@@ -15,6 +15,7 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::io;
 use std::marker::PhantomData;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::process::ExitCode;
@@ -32,6 +33,20 @@ pub use self::dump::PROTOCOL;
 use self::instances::{Instance, Instances};
 use crate::plugin::Plugin;
 
+/// Owner read/write only: Kong's worker user (who starts the server) and root.
+const DEFAULT_SOCKET_MODE: u32 = 0o600;
+
+fn socket_mode_from_env() -> Option<u32> {
+    let text = std::env::var("KONG_PDK_SOCKET_MODE").ok()?;
+    match u32::from_str_radix(text.trim().trim_start_matches("0o"), 8) {
+        Ok(mode) if mode <= 0o777 => Some(mode),
+        _ => {
+            eprintln!("ignoring KONG_PDK_SOCKET_MODE={text:?}: not an octal mode like 660");
+            None
+        }
+    }
+}
+
 /// Tunables of a [`Server`].
 #[derive(Debug, Clone)]
 struct Settings {
@@ -40,6 +55,7 @@ struct Settings {
     instance_idle_timeout: Duration,
     shutdown_grace: Duration,
     exit_close_timeout: Duration,
+    socket_mode: u32,
 }
 
 impl Default for Settings {
@@ -51,6 +67,7 @@ impl Default for Settings {
             instance_idle_timeout: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(5),
             exit_close_timeout: Duration::from_secs(60),
+            socket_mode: socket_mode_from_env().unwrap_or(DEFAULT_SOCKET_MODE),
         }
     }
 }
@@ -125,6 +142,16 @@ impl<P: Plugin> Server<P> {
     /// How long in-flight events may run after SIGTERM (default 5 s).
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.settings.shutdown_grace = grace;
+        self
+    }
+
+    /// The socket file's permissions (default `0o600`: only the user the
+    /// server runs as, which is Kong's worker user when Kong starts it, and
+    /// root). Use `0o660` and a shared group when the server runs as another
+    /// user than Kong's workers. The `KONG_PDK_SOCKET_MODE` environment
+    /// variable (octal, e.g. `660`) sets the default.
+    pub fn socket_mode(mut self, mode: u32) -> Self {
+        self.settings.socket_mode = mode;
         self
     }
 
@@ -227,7 +254,7 @@ impl<P: Plugin> Server<P> {
     /// Binds `path` (replacing a stale socket file), serves until `shutdown`
     /// resolves, then removes the socket file.
     pub async fn serve_at(self, path: &Path, shutdown: impl Future<Output = ()>) -> io::Result<()> {
-        let listener = bind(path)?;
+        let listener = bind(path, self.settings.socket_mode)?;
         tracing::info!("Listening on socket: {}", path.display());
         let result = self.serve(listener, shutdown).await;
         if let Err(e) = std::fs::remove_file(path) {
@@ -305,7 +332,7 @@ fn executable_name() -> String {
 }
 
 /// Binds the socket, replacing a stale file but never a live server's socket.
-fn bind(path: &Path) -> io::Result<UnixListener> {
+fn bind(path: &Path, mode: u32) -> io::Result<UnixListener> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -333,10 +360,29 @@ fn bind(path: &Path) -> io::Result<UnixListener> {
             )
         })?;
     }
-    let listener = std::os::unix::net::UnixListener::bind(path).map_err(|e| {
+    // Bind under a temporary name, set the mode, then link it into place:
+    // nobody can connect before the permissions are right, and the link
+    // fails if another server took the path meanwhile.
+    let tmp = path.with_extension(format!("socket.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let listener = std::os::unix::net::UnixListener::bind(&tmp).map_err(|e| {
         io::Error::new(
             e.kind(),
             format!("cannot create socket {}: {e}", path.display()),
+        )
+    })?;
+    let placed = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
+        .and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    placed.map_err(|e| {
+        let why = if e.kind() == io::ErrorKind::AlreadyExists {
+            "another server created it at the same time".to_owned()
+        } else {
+            e.to_string()
+        };
+        io::Error::new(
+            e.kind(),
+            format!("cannot create socket {}: {why}", path.display()),
         )
     })?;
     listener.set_nonblocking(true)?;
