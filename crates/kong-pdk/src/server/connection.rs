@@ -25,6 +25,14 @@ pub(crate) async fn serve<P: Plugin>(
     stream: UnixStream,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let _counted = shared.count_connection();
+    let (stream, watcher) = match with_watcher(stream) {
+        Ok(pair) => pair,
+        Err(e) => {
+            tracing::warn!("closing connection: cannot set it up: {e}");
+            return;
+        }
+    };
     let mut conn = Conn::new(stream, shared.settings.max_frame_size);
     loop {
         let read = tokio::select! {
@@ -58,7 +66,7 @@ pub(crate) async fn serve<P: Plugin>(
         let sequence = call.sequence;
         let next = match call.call {
             Some(Call::CmdHandleEvent(event)) => {
-                handle_event(&shared, conn, sequence, event, &shutdown).await
+                handle_event(&shared, conn, &watcher, sequence, event, &shutdown).await
             }
             Some(command) => match answer(&shared, command).await {
                 Some(ret) => {
@@ -90,6 +98,17 @@ pub(crate) async fn serve<P: Plugin>(
             None => return,
         }
     }
+}
+
+/// The connection plus a second handle on the same socket (a duplicated
+/// descriptor) that notices when Kong closes it while a handler runs.
+fn with_watcher(stream: UnixStream) -> std::io::Result<(UnixStream, UnixStream)> {
+    let std_stream = stream.into_std()?;
+    let watcher = std_stream.try_clone()?;
+    Ok((
+        UnixStream::from_std(std_stream)?,
+        UnixStream::from_std(watcher)?,
+    ))
 }
 
 /// Answers every command but `cmd_handle_event`; `None` closes the connection.
@@ -144,6 +163,7 @@ async fn answer<P: Plugin>(shared: &Shared<P>, command: Call) -> Option<Return> 
 async fn handle_event<P: Plugin>(
     shared: &Shared<P>,
     conn: Conn,
+    watcher: &UnixStream,
     sequence: i64,
     event: pb::CmdHandleEvent,
     shutdown: &watch::Receiver<bool>,
@@ -173,6 +193,7 @@ async fn handle_event<P: Plugin>(
         phase,
         &mut kong,
         shared.settings.handler_timeout,
+        handler::peer_closed(watcher),
     )
     .await;
     let failure = match outcome {
@@ -182,6 +203,13 @@ async fn handle_event<P: Plugin>(
         Outcome::TimedOut(limit) => Some(format!(
             "{phase} handler did not finish within {limit:?} and was cancelled"
         )),
+        Outcome::PeerClosed => {
+            tracing::info!(
+                instance = instance.id,
+                "Kong closed the connection during the {phase} event; the handler was cancelled"
+            );
+            return None;
+        }
         Outcome::Exited => {
             wait_for_close(kong.into_conn(), shared, shutdown).await;
             return None;

@@ -22,6 +22,9 @@ pub(crate) enum Outcome {
     Exited,
     /// It ran longer than the deadline and was cancelled.
     TimedOut(Duration),
+    /// Kong closed the connection while it ran (the request was aborted);
+    /// it was cancelled.
+    PeerClosed,
 }
 
 /// Runs `plugin`'s handler for `phase`. The handler future is polled here
@@ -32,6 +35,7 @@ pub(crate) async fn run<P: Plugin>(
     phase: Phase,
     kong: &mut Kong,
     deadline: Duration,
+    peer_closed: impl Future<Output = ()>,
 ) -> Outcome {
     let exited = kong.exit_flag();
     let handler = async move {
@@ -54,9 +58,33 @@ pub(crate) async fn run<P: Plugin>(
                 Err(payload) => Poll::Ready(Outcome::Panicked(panic_message(payload.as_ref()))),
             },
         );
-    match tokio::time::timeout(deadline, guarded).await {
-        Ok(outcome) => outcome,
-        Err(_) => Outcome::TimedOut(deadline),
+    tokio::select! {
+        biased;
+        outcome = tokio::time::timeout(deadline, guarded) => match outcome {
+            Ok(outcome) => outcome,
+            Err(_) => Outcome::TimedOut(deadline),
+        },
+        () = peer_closed => Outcome::PeerClosed,
+    }
+}
+
+/// Resolves when the peer closed its end of the connection. Works on a
+/// duplicate of the connection's descriptor and never reads: the answers
+/// Kong sends for PDK calls are left for the handler.
+pub(crate) async fn peer_closed(watcher: &tokio::net::UnixStream) {
+    use tokio::io::Interest;
+    loop {
+        match watcher.ready(Interest::READABLE).await {
+            Ok(ready) if ready.is_read_closed() => return,
+            Ok(_) => {
+                // Data for the handler: forget this readiness and wait for
+                // the next change (more data, or the close).
+                let _ = watcher.try_io(Interest::READABLE, || {
+                    Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+                });
+            }
+            Err(_) => return,
+        }
     }
 }
 

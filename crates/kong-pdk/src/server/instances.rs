@@ -42,6 +42,7 @@ pub(crate) struct Instances<P> {
     next_free_id: AtomicI32,
     epoch: Instant,
     idle_timeout: Duration,
+    counters: Arc<super::Counters>,
 }
 
 fn millis_since(epoch: Instant) -> u64 {
@@ -49,13 +50,18 @@ fn millis_since(epoch: Instant) -> u64 {
 }
 
 impl<P> Instances<P> {
-    pub(crate) fn new(idle_timeout: Duration) -> Self {
+    pub(crate) fn new(idle_timeout: Duration, counters: Arc<super::Counters>) -> Self {
         Instances {
             map: Mutex::new(HashMap::new()),
             next_free_id: AtomicI32::new(i32::MAX),
             epoch: Instant::now(),
             idle_timeout,
+            counters,
         }
+    }
+
+    fn publish_len(&self, len: usize) {
+        self.counters.instances.store(len, Ordering::Release);
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<i32, Arc<Instance<P>>>> {
@@ -93,6 +99,7 @@ impl<P> Instances<P> {
             in_use: AtomicUsize::new(0),
         });
         map.insert(id, Arc::clone(&instance));
+        self.publish_len(map.len());
         instance
     }
 
@@ -112,7 +119,12 @@ impl<P> Instances<P> {
     }
 
     pub(crate) fn remove(&self, id: i32) -> Option<Arc<Instance<P>>> {
-        let removed = self.lock().remove(&id);
+        let removed = {
+            let mut map = self.lock();
+            let removed = map.remove(&id);
+            self.publish_len(map.len());
+            removed
+        };
         self.expire_idle();
         removed
     }
@@ -129,7 +141,8 @@ impl<P> Instances<P> {
     pub(crate) fn expire_idle(&self) {
         let now = millis_since(self.epoch);
         let idle = u64::try_from(self.idle_timeout.as_millis()).unwrap_or(u64::MAX);
-        self.lock().retain(|id, inst| {
+        let mut map = self.lock();
+        map.retain(|id, inst| {
             let busy = inst.in_use.load(Ordering::Acquire) > 0;
             let last = inst.last_used_ms.load(Ordering::Relaxed);
             let keep = busy || now.saturating_sub(last) < idle;
@@ -138,6 +151,7 @@ impl<P> Instances<P> {
             }
             keep
         });
+        self.publish_len(map.len());
     }
 }
 
@@ -147,7 +161,7 @@ mod tests {
 
     #[test]
     fn seq_is_the_id_and_zero_gets_a_fresh_one() {
-        let t = Instances::new(Duration::from_secs(60));
+        let t = Instances::new(Duration::from_secs(60), Arc::default());
         assert_eq!(t.insert(7, "a").id, 7);
         let fresh = t.insert(0, "b").id;
         assert!(fresh > 1_000_000);
@@ -159,7 +173,7 @@ mod tests {
 
     #[test]
     fn idle_instances_expire_but_busy_ones_never() {
-        let t = Instances::new(Duration::ZERO);
+        let t = Instances::new(Duration::ZERO, Arc::default());
         t.insert(1, ());
         t.insert(2, ());
         let busy = t.acquire(2).unwrap();

@@ -72,6 +72,51 @@ impl Default for Settings {
     }
 }
 
+/// Live counts of a running server, for tests and monitoring.
+#[derive(Debug, Clone, Default)]
+pub struct ServerStats(Arc<Counters>);
+
+#[derive(Debug, Default)]
+struct Counters {
+    connections: AtomicUsize,
+    events: AtomicUsize,
+    instances: AtomicUsize,
+}
+
+impl ServerStats {
+    /// Open connections from Kong.
+    pub fn connections(&self) -> usize {
+        self.0.connections.load(Ordering::Acquire)
+    }
+
+    /// Events (phase handlers) running now.
+    pub fn events_in_flight(&self) -> usize {
+        self.0.events.load(Ordering::Acquire)
+    }
+
+    /// Plugin instances alive.
+    pub fn instances(&self) -> usize {
+        self.0.instances.load(Ordering::Acquire)
+    }
+}
+
+/// Decrements a counter when dropped.
+#[derive(Debug)]
+struct Counted<'a>(&'a AtomicUsize);
+
+impl<'a> Counted<'a> {
+    fn new(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::AcqRel);
+        Counted(counter)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// A plugin server for plugin type `P`.
 ///
 /// ```no_run
@@ -94,6 +139,7 @@ pub struct Server<P> {
     version: String,
     priority: i32,
     settings: Settings,
+    stats: ServerStats,
     _plugin: PhantomData<fn() -> P>,
 }
 
@@ -107,6 +153,7 @@ impl<P: Plugin> Server<P> {
             version: version.into(),
             priority,
             settings: Settings::default(),
+            stats: ServerStats::default(),
             _plugin: PhantomData,
         }
     }
@@ -153,6 +200,11 @@ impl<P: Plugin> Server<P> {
     pub fn socket_mode(mut self, mode: u32) -> Self {
         self.settings.socket_mode = mode;
         self
+    }
+
+    /// A handle on the server's live counts; take it before `serve`.
+    pub fn stats(&self) -> ServerStats {
+        self.stats.clone()
     }
 
     /// The plugin name.
@@ -463,7 +515,7 @@ struct Shared<P> {
     loaded_at: i64,
     settings: Settings,
     instances: Instances<P>,
-    events: AtomicUsize,
+    stats: ServerStats,
 }
 
 /// Keys Kong adds to every instance config (kong-side-contract §8).
@@ -477,16 +529,6 @@ const KONG_EXTRA_KEYS: [&str; 8] = [
     "consumer_id",
     "plugin_instance_name",
 ];
-
-/// Counts an event in flight for as long as it lives.
-#[derive(Debug)]
-struct EventCount<'a>(&'a AtomicUsize);
-
-impl Drop for EventCount<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
 
 impl<P: Plugin> Shared<P> {
     fn new(server: Server<P>) -> Self {
@@ -502,8 +544,11 @@ impl<P: Plugin> Shared<P> {
             schema: schema.to_string(),
             declared_fields,
             loaded_at: unix_now(),
-            instances: Instances::new(server.settings.instance_idle_timeout),
-            events: AtomicUsize::new(0),
+            instances: Instances::new(
+                server.settings.instance_idle_timeout,
+                Arc::clone(&server.stats.0),
+            ),
+            stats: server.stats,
             name: server.name,
             version: server.version,
             priority: server.priority,
@@ -511,13 +556,16 @@ impl<P: Plugin> Shared<P> {
         }
     }
 
-    fn count_event(&self) -> EventCount<'_> {
-        self.events.fetch_add(1, Ordering::AcqRel);
-        EventCount(&self.events)
+    fn count_event(&self) -> Counted<'_> {
+        Counted::new(&self.stats.0.events)
+    }
+
+    fn count_connection(&self) -> Counted<'_> {
+        Counted::new(&self.stats.0.connections)
     }
 
     fn events_in_flight(&self) -> usize {
-        self.events.load(Ordering::Acquire)
+        self.stats.events_in_flight()
     }
 
     fn plugin_info(&self) -> pb::PluginInfo {

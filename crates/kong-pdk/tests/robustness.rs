@@ -1,0 +1,286 @@
+//! Bad peers and bad input: the server keeps serving, loses nothing and
+//! leaks nothing (connection, event and instance counts return to where
+//! they were).
+
+use std::time::Duration;
+
+use kong_pdk::server::{Server, ServerStats};
+use kong_pdk::{Kong, PhaseResult, Plugin, Schema};
+use kong_pdk_proto as pb;
+use kong_pdk_test::{Connection, EventEnd, Reply};
+use prost::Message;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize, Schema)]
+struct Robust {
+    mode: String,
+}
+
+#[kong_pdk::plugin]
+impl Plugin for Robust {
+    async fn access(&self, kong: &mut Kong) -> PhaseResult {
+        match self.mode.as_str() {
+            // Waits in a PDK call for Kong's answer.
+            "call" => {
+                kong.request().get_header("host").await?;
+            }
+            // Busy outside any PDK call.
+            "sleep" => tokio::time::sleep(Duration::from_secs(30)).await,
+            // Sends more than a socket buffer holds.
+            "big" => {
+                kong.service_request()
+                    .set_raw_body(vec![b'x'; 8 * 1024 * 1024])
+                    .await?;
+            }
+            _ => {
+                kong.response().set_header("x-ok", "1").await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Running {
+    socket: std::path::PathBuf,
+    stats: ServerStats,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Running {
+    async fn start(server: Server<Robust>) -> Running {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("robust.socket");
+        let stats = server.stats();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let path = socket.clone();
+        let task = tokio::spawn(async move {
+            server
+                .serve_at(&path, async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        while !socket.exists() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Running {
+            socket,
+            stats,
+            stop: Some(stop),
+            task,
+            _dir: dir,
+        }
+    }
+
+    async fn default() -> Running {
+        Running::start(Server::new("1.0.0", 1).name("robust")).await
+    }
+
+    async fn connect(&self) -> Connection {
+        Connection::connect(&self.socket).await.unwrap()
+    }
+
+    async fn instance(&self, seq: i64, mode: &str) -> i32 {
+        let mut conn = self.connect().await;
+        let config = format!(r#"{{"mode":"{mode}","__seq__":{seq}}}"#);
+        conn.start_instance("robust", &config)
+            .await
+            .unwrap()
+            .expect("started")
+            .instance_id
+    }
+
+    /// Waits until no connection and no event is left.
+    async fn settles(&self) {
+        for _ in 0..500 {
+            if self.stats.connections() == 0 && self.stats.events_in_flight() == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!(
+            "not settled: {} connections, {} events",
+            self.stats.connections(),
+            self.stats.events_in_flight()
+        );
+    }
+
+    async fn still_serves(&self, id: i32) {
+        let mut conn = self.connect().await;
+        let ok = conn
+            .handle_event(id, "access", |_| Reply::empty())
+            .await
+            .unwrap();
+        assert_eq!(ok.end, EventEnd::Returned);
+    }
+
+    async fn stop(mut self) {
+        self.stop.take().unwrap().send(()).unwrap();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+async fn send_event(conn: &mut Connection, id: i32) {
+    conn.send_call(pb::rpc_call::Call::CmdHandleEvent(pb::CmdHandleEvent {
+        instance_id: id,
+        event_name: "access".into(),
+    }))
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn kong_closing_mid_call_cancels_the_handler() {
+    let server = Running::default().await;
+    let id = server.instance(1, "call").await;
+    let ok = server.instance(2, "ok").await;
+    let mut conn = server.connect().await;
+    send_event(&mut conn, id).await;
+    assert_eq!(
+        conn.read_frame().await.unwrap().unwrap(),
+        b"kong.request.get_header"
+    );
+    assert_eq!(server.stats.events_in_flight(), 1);
+    drop(conn);
+    server.settles().await;
+    assert_eq!(server.stats.instances(), 2, "instances untouched");
+    server.still_serves(ok).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn kong_closing_while_the_handler_is_busy_cancels_it() {
+    let server = Running::default().await;
+    let id = server.instance(1, "sleep").await;
+    let mut conn = server.connect().await;
+    send_event(&mut conn, id).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(server.stats.events_in_flight(), 1);
+    drop(conn);
+    // Well before the 30 s sleep or the 50 s deadline.
+    server.settles().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_is_cut_off_at_the_deadline() {
+    let server = Running::start(
+        Server::new("1.0.0", 1)
+            .name("robust")
+            .handler_timeout(Duration::from_millis(300)),
+    )
+    .await;
+    let id = server.instance(1, "big").await;
+    let ok = server.instance(2, "ok").await;
+    let mut conn = server.connect().await;
+    send_event(&mut conn, id).await;
+    // Read nothing: the 8 MiB body cannot be written.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(server.stats.events_in_flight(), 0, "cancelled");
+    server.still_serves(ok).await;
+    drop(conn);
+    server.settles().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn truncated_frames_and_garbage_lose_nothing() {
+    let server = Running::default().await;
+    let id = server.instance(1, "ok").await;
+    // A length header cut short.
+    let mut c = server.connect().await;
+    c.write_raw(&[7, 0]).await.unwrap();
+    drop(c);
+    // A payload cut short.
+    let mut c = server.connect().await;
+    c.write_raw(&[10, 0, 0, 0, 8, 2]).await.unwrap();
+    drop(c);
+    // Not protobuf.
+    let mut c = server.connect().await;
+    c.write_frame(b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff")
+        .await
+        .unwrap();
+    assert!(c.read_frame().await.unwrap().is_none(), "closed");
+    // A valid RpcCall with an unknown command number.
+    let mut c = server.connect().await;
+    let mut unknown = pb::RpcCall {
+        sequence: 9,
+        call: None,
+    }
+    .encode_to_vec();
+    unknown.extend([0xba, 0x02, 0x00]); // field 39, empty message
+    c.write_frame(&unknown).await.unwrap();
+    assert!(c.read_frame().await.unwrap().is_none(), "closed");
+    // A 4 GiB length header: refused without allocating it.
+    let mut c = server.connect().await;
+    c.write_raw(&u32::MAX.to_le_bytes()).await.unwrap();
+    assert!(c.read_frame().await.unwrap().is_none(), "closed");
+    server.settles().await;
+    server.still_serves(id).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_connections() {
+    let server = Running::default().await;
+    let id = server.instance(1, "call").await;
+    let mut conns = Vec::new();
+    for _ in 0..1000 {
+        conns.push(server.connect().await);
+    }
+    // Every connection has an event waiting on Kong at the same time.
+    for conn in &mut conns {
+        send_event(conn, id).await;
+    }
+    for conn in &mut conns {
+        assert_eq!(
+            conn.read_frame().await.unwrap().unwrap(),
+            b"kong.request.get_header"
+        );
+        conn.read_frame().await.unwrap().unwrap();
+    }
+    assert_eq!(server.stats.events_in_flight(), 1000);
+    for conn in &mut conns {
+        conn.write_frame(&pb::Str { v: "h".into() }.encode_to_vec())
+            .await
+            .unwrap();
+    }
+    for conn in &mut conns {
+        assert_eq!(conn.read_frame().await.unwrap().unwrap(), b"");
+        conn.read_frame().await.unwrap().unwrap();
+    }
+    assert_eq!(server.stats.events_in_flight(), 0);
+    drop(conns);
+    server.settles().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instance_churn_leaves_nothing_behind() {
+    let server = Running::default().await;
+    let mut conn = server.connect().await;
+    for round in 0..2000_i64 {
+        let seq = 100 + round;
+        let config = format!(r#"{{"mode":"ok","__seq__":{seq}}}"#);
+        let id = conn
+            .start_instance("robust", &config)
+            .await
+            .unwrap()
+            .unwrap()
+            .instance_id;
+        for _ in 0..4 {
+            let r = conn
+                .handle_event(id, "access", |_| Reply::empty())
+                .await
+                .unwrap();
+            assert_eq!(r.end, EventEnd::Returned);
+        }
+        conn.close_instance(id).await.unwrap().unwrap();
+    }
+    assert_eq!(server.stats.instances(), 0);
+    drop(conn);
+    server.settles().await;
+    server.stop().await;
+}
