@@ -45,6 +45,8 @@ pub mod schema;
 pub mod server;
 mod value;
 #[doc(hidden)]
+pub mod __private;
+#[doc(hidden)]
 pub mod wire;
 
 pub use kong_pdk_macros::{Schema, plugin};

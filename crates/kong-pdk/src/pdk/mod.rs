@@ -8,7 +8,7 @@
 //! - **Phases**: each function says where Kong allows it. Calling it
 //!   elsewhere makes Kong abort the phase (the client gets a 500 in
 //!   `rewrite`/`access`) and close the connection; the call returns
-//!   [`Error::ConnectionClosed`](crate::Error::ConnectionClosed).
+//!   [`crate::Error::ConnectionClosed`].
 //! - **The `log` phase** runs in a timer after the response was sent, on
 //!   saved data: request headers, response status and headers, `ctx.shared`,
 //!   `nginx` ctx values, the route, service and consumer still work; anything

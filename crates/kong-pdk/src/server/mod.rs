@@ -316,6 +316,15 @@ impl<P: Plugin> Server<P> {
         result
     }
 
+    pub(crate) fn shared(self) -> Shared<P> {
+        Shared::new(self)
+    }
+
+    pub(crate) async fn serve_connection(self, stream: tokio::net::UnixStream) {
+        let (_stop_tx, stop_rx) = watch::channel(false);
+        connection::serve(Arc::new(Shared::new(self)), stream, stop_rx).await;
+    }
+
     /// Serves Kong on `listener` until `shutdown` resolves; then stops
     /// accepting, lets in-flight events finish within the grace period and
     /// returns.
@@ -506,7 +515,7 @@ fn init_logging() {
 
 /// What every connection of one server shares.
 #[derive(Debug)]
-struct Shared<P> {
+pub(crate) struct Shared<P> {
     name: String,
     version: String,
     priority: i32,
@@ -620,7 +629,7 @@ impl<P: Plugin> Shared<P> {
     /// type may read them (`#[kong(skip)] route_id: Option<String>`); if the
     /// type refuses them (`deny_unknown_fields`), they are removed and the
     /// config is tried again.
-    fn decode_config(&self, config: &[u8]) -> Result<(i32, P), String> {
+    pub(crate) fn decode_config(&self, config: &[u8]) -> Result<(i32, P), String> {
         let json: serde_json::Value = serde_json::from_slice(config)
             .map_err(|e| format!("the config is not valid JSON: {e}"))?;
         let serde_json::Value::Object(object) = crate::value::strip_nulls(json) else {
