@@ -1,7 +1,8 @@
 //! Kong's instance config JSON → the plugin's config type, and JSON values
-#![allow(dead_code)] // the fields exist to be deserialized
 //! through Kong's `Value`: never panics; conversions round-trip.
 #![no_main]
+// The config fields exist to be deserialized, not read.
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 
