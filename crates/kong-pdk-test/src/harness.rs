@@ -1,0 +1,180 @@
+//! The plugin's real server, in the test's runtime on a temporary socket,
+//! and Kong's side of its connections.
+
+use std::future::Future;
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kong_pdk::Plugin;
+use kong_pdk::server::Server;
+use kong_pdk_proto as pb;
+use serde_json::Value as Json;
+use tokio::sync::oneshot;
+
+use crate::driver::{Call, Connection, EventResult, Reply};
+use crate::error::HarnessError;
+
+/// Kong's connections to one plugin server: a connection is reused until
+/// it is closed (after `kong.response.exit` or a rejected call), like Kong's
+/// pool; sequence numbers keep counting across connections.
+#[derive(Debug)]
+pub(crate) struct KongSide {
+    socket: PathBuf,
+    conn: Option<Connection>,
+    next_sequence: i64,
+}
+
+impl KongSide {
+    fn new(socket: PathBuf) -> KongSide {
+        KongSide {
+            socket,
+            conn: None,
+            next_sequence: 1,
+        }
+    }
+
+    async fn conn(&mut self) -> io::Result<&mut Connection> {
+        if !self.conn.as_ref().is_some_and(Connection::is_open) {
+            let mut conn = Connection::connect(&self.socket).await?;
+            conn.set_sequence(self.next_sequence);
+            self.conn = Some(conn);
+        }
+        Ok(self.conn.as_mut().expect("connected above"))
+    }
+
+    fn after_rpc(&mut self) {
+        if let Some(conn) = &self.conn {
+            self.next_sequence = conn.sequence() + 1;
+            if !conn.is_open() {
+                self.conn = None;
+            }
+        }
+    }
+
+    /// `cmd_start_instance`; `None` when the server refused.
+    pub(crate) async fn start(
+        &mut self,
+        name: &str,
+        config: &str,
+    ) -> io::Result<Option<pb::InstanceStatus>> {
+        let status = self.conn().await?.start_instance(name, config).await;
+        if !matches!(status, Ok(Some(_))) {
+            self.conn = None;
+        }
+        self.after_rpc();
+        status
+    }
+
+    /// `cmd_handle_event`, answering each PDK call with `answer`.
+    pub(crate) async fn event(
+        &mut self,
+        instance_id: i32,
+        event: &str,
+        answer: impl FnMut(&Call) -> Reply,
+    ) -> io::Result<EventResult> {
+        let result = self
+            .conn()
+            .await?
+            .handle_event(instance_id, event, answer)
+            .await;
+        if result.is_err() {
+            self.conn = None;
+        }
+        self.after_rpc();
+        result
+    }
+}
+
+/// Settings of the in-process server.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ServerSettings {
+    pub(crate) handler_timeout: Option<Duration>,
+}
+
+/// Runs `P`'s server on a temporary socket while `body` drives it, then
+/// shuts the server down.
+pub(crate) async fn with_server<P, T, F, Fut>(
+    name: &str,
+    settings: ServerSettings,
+    body: F,
+) -> Result<T, HarnessError>
+where
+    P: Plugin,
+    F: FnOnce(KongSide) -> Fut,
+    Fut: Future<Output = Result<T, HarnessError>>,
+{
+    let dir = tempfile::tempdir()?;
+    let socket = dir.path().join("plugin.socket");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let mut server = Server::<P>::new("0.0.0", 0)
+        .name(name)
+        .shutdown_grace(Duration::from_secs(2));
+    if let Some(limit) = settings.handler_timeout {
+        server = server.handler_timeout(limit);
+    }
+    let serve = server.serve_at(&socket, async {
+        let _ = stopped.await;
+    });
+    let drive = async {
+        // `serve_at` binds on its first poll, which `join!` does first.
+        let mut waited = 0;
+        while !socket.exists() {
+            if waited > 5000 {
+                let _ = stop.send(());
+                return Err(HarnessError::Io(io::Error::other(
+                    "the plugin server did not bind its socket",
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            waited += 1;
+        }
+        let result = body(KongSide::new(socket.clone())).await;
+        let _ = stop.send(());
+        result
+    };
+    let (served, result) = tokio::join!(serve, drive);
+    let value = result?;
+    served?;
+    Ok(value)
+}
+
+/// Why the server refused `config`: the same decoding it does, and `init`.
+pub(crate) async fn explain_refusal<P: Plugin>(config: &Json) -> String {
+    const KONG_KEYS: [&str; 8] = [
+        "__seq__",
+        "__plugin_id",
+        "__key__",
+        "__ws_id",
+        "route_id",
+        "service_id",
+        "consumer_id",
+        "plugin_instance_name",
+    ];
+    let mut config = config.clone();
+    if let Some(object) = config.as_object_mut() {
+        for key in KONG_KEYS {
+            object.remove(key);
+        }
+    }
+    match serde_json::from_value::<P>(strip_nulls(config)) {
+        Err(e) => format!("the config does not match the plugin's config type: {e}"),
+        Ok(mut plugin) => match plugin.init().await {
+            Err(e) => format!("Plugin::init failed: {e}"),
+            Ok(()) => "the server closed the connection".into(),
+        },
+    }
+}
+
+fn strip_nulls(value: Json) -> Json {
+    match value {
+        Json::Object(map) => Json::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, strip_nulls(v)))
+                .collect(),
+        ),
+        Json::Array(items) => Json::Array(items.into_iter().map(strip_nulls).collect()),
+        other => other,
+    }
+}
