@@ -90,3 +90,89 @@ impl Plugin for Config {
 fn main() -> std::process::ExitCode {
     kong_pdk::run::<Config>(env!("CARGO_PKG_VERSION"), 1250)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kong_pdk_proto as pb;
+    use kong_pdk_test::{Request, TestEnv};
+    use serde_json::json;
+
+    fn config() -> serde_json::Value {
+        json!({"keys": [{"key": "secret-key-1", "consumer": "ann"}]})
+    }
+
+    fn env(request: Request) -> TestEnv {
+        TestEnv::new(request).known_consumer(pb::Consumer {
+            id: "c-ann".into(),
+            username: "ann".into(),
+            ..Default::default()
+        })
+    }
+
+    #[tokio::test]
+    async fn a_valid_key_authenticates_and_is_hidden_upstream() {
+        let mut env =
+            env(Request::get("http://api.test/orders").header("x-api-key", "secret-key-1"));
+        let out = env.run::<Config>(config()).await;
+        assert_eq!(out.response.status, 200);
+        assert!(out.proxied());
+        assert_eq!(out.consumer.as_ref().map(|c| c.id.as_str()), Some("c-ann"));
+        assert_eq!(
+            out.credential.as_ref().map(|c| c.consumer_id.as_str()),
+            Some("c-ann")
+        );
+        assert_eq!(
+            out.upstream_request.header("x-consumer-username"),
+            Some("ann")
+        );
+        assert_eq!(out.upstream_request.header("x-api-key"), None);
+        assert!(out.unhandled_calls.is_empty(), "{:?}", out.unhandled_calls);
+    }
+
+    #[tokio::test]
+    async fn no_key_is_401_and_never_reaches_the_upstream() {
+        let mut env = env(Request::get("http://api.test/orders"));
+        let out = env.run::<Config>(config()).await;
+        assert_eq!(out.response.status, 401);
+        assert!(!out.proxied());
+        assert_eq!(
+            out.response.body_json().unwrap(),
+            json!({"message": "No API key found in request"})
+        );
+        assert_eq!(
+            out.response.header("www-authenticate"),
+            Some(r#"Key realm="kong""#)
+        );
+        assert_eq!(
+            out.response.header("content-type"),
+            Some("application/json")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_wrong_key_is_401() {
+        let mut env = env(Request::get("http://api.test/").header("apikey", "secret-key-2"));
+        let out = env.run::<Config>(config()).await;
+        assert_eq!(out.response.status, 401);
+        assert_eq!(
+            out.response.body_json().unwrap()["message"],
+            "Invalid authentication credentials"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_key_of_an_unknown_consumer_is_a_500() {
+        let mut env =
+            TestEnv::new(Request::get("http://api.test/").header("x-api-key", "secret-key-1"));
+        let out = env.run::<Config>(config()).await;
+        assert_eq!(out.response.status, 500);
+        assert!(
+            out.log_messages(kong_pdk_test::LogLevel::Err)
+                .iter()
+                .any(|m| m.contains("unknown consumer")),
+            "{:?}",
+            out.logs
+        );
+    }
+}

@@ -68,3 +68,35 @@ impl Plugin for Config {
 fn main() -> std::process::ExitCode {
     kong_pdk::run::<Config>(env!("CARGO_PKG_VERSION"), 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kong_pdk_test::{Request, TestEnv};
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn writes_kongs_record_after_the_response() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("requests.log");
+        let mut env = TestEnv::new(Request::post("http://api.test/orders", "{}"));
+        let out = env.run::<Config>(json!({"path": path})).await;
+        assert_eq!(out.response.status, 200);
+        assert!(out.unhandled_calls.is_empty(), "{:?}", out.unhandled_calls);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        let record: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(record["request"]["method"], "POST");
+        assert_eq!(record["response"]["status"], 200);
+    }
+
+    #[tokio::test]
+    async fn a_bad_path_fails_the_instance_start() {
+        let mut env = TestEnv::new(Request::get("http://api.test/"));
+        let err = env
+            .try_run::<Config>(json!({"path": "/no/such/dir/x.log"}))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("cannot open log file"), "{err}");
+    }
+}

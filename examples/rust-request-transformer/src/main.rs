@@ -95,3 +95,52 @@ impl Plugin for Config {
 fn main() -> std::process::ExitCode {
     kong_pdk::run::<Config>(env!("CARGO_PKG_VERSION"), 801)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kong_pdk_test::{Request, TestEnv};
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn the_upstream_sees_every_change() {
+        let mut env = TestEnv::new(
+            Request::get("http://api.test/v1/items?a=1&drop=x")
+                .header("cookie", "secret")
+                .header("x-keep", "yes"),
+        );
+        let out = env
+            .run::<Config>(json!({
+                "path": "/v2/items",
+                "method": "POST",
+                "set_headers": ["x-added: yes"],
+                "remove_headers": ["cookie"],
+                "add_query": {"b": "2"},
+                "remove_query": ["drop"],
+                "body": "{\"x\":1}",
+                "target": {"host": "10.1.2.3", "port": 9000},
+            }))
+            .await;
+        assert_eq!(out.response.status, 200);
+        let up = &out.upstream_request;
+        assert_eq!(up.method, "POST");
+        assert_eq!(up.path, "/v2/items");
+        assert_eq!(up.query_arg("a").as_deref(), Some("1"));
+        assert_eq!(up.query_arg("b").as_deref(), Some("2"));
+        assert_eq!(up.query_arg("drop"), None);
+        assert_eq!(up.header("x-added"), Some("yes"));
+        assert_eq!(up.header("cookie"), None);
+        assert_eq!(up.header("x-keep"), Some("yes"));
+        assert_eq!(up.body_text(), "{\"x\":1}");
+        assert_eq!((up.host.as_str(), up.port), ("10.1.2.3", 9000));
+        assert!(out.unhandled_calls.is_empty(), "{:?}", out.unhandled_calls);
+    }
+
+    #[tokio::test]
+    async fn an_empty_config_changes_nothing() {
+        let mut env = TestEnv::new(Request::get("http://api.test/v1/items?a=1"));
+        let out = env.run::<Config>(json!({})).await;
+        assert_eq!(out.upstream_request.path, "/v1/items");
+        assert!(out.calls.is_empty(), "{:?}", out.methods());
+    }
+}

@@ -53,3 +53,46 @@ impl Plugin for Config {
 fn main() -> std::process::ExitCode {
     kong_pdk::run::<Config>(env!("CARGO_PKG_VERSION"), 800)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kong_pdk_test::{Request, TestEnv, UpstreamResponse};
+    use serde_json::json;
+
+    fn config() -> serde_json::Value {
+        json!({"add_json": {"served_by": "rust"}, "remove_json": ["secret"]})
+    }
+
+    #[tokio::test]
+    async fn rewrites_the_buffered_json_body() {
+        let mut env = TestEnv::new(Request::get("http://api.test/users/7")).upstream_response(
+            UpstreamResponse::json(201, &json!({"id": 7, "secret": "s"})).header("x-up", "1"),
+        );
+        let out = env.run::<Config>(config()).await;
+        assert_eq!(out.response.status, 201);
+        assert_eq!(
+            out.response.body_json().unwrap(),
+            json!({"id": 7, "served_by": "rust"})
+        );
+        assert_eq!(out.response.header("x-upstream-status"), Some("201"));
+        assert_eq!(
+            out.response.header("x-up"),
+            Some("1"),
+            "upstream headers kept"
+        );
+        assert!(out.unhandled_calls.is_empty(), "{:?}", out.unhandled_calls);
+    }
+
+    #[tokio::test]
+    async fn other_bodies_pass_unchanged() {
+        let mut env = TestEnv::new(Request::get("http://api.test/")).upstream_response(
+            UpstreamResponse::new(200)
+                .header("content-type", "text/plain")
+                .body("hello"),
+        );
+        let out = env.run::<Config>(config()).await;
+        assert_eq!(out.response.body_text(), "hello");
+        assert_eq!(out.response.header("x-upstream-status"), Some("200"));
+    }
+}

@@ -68,3 +68,32 @@ impl Plugin for Config {
 fn main() -> std::process::ExitCode {
     kong_pdk::run::<Config>(env!("CARGO_PKG_VERSION"), 10)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kong_pdk_test::{LogLevel, Request, TestEnv};
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn access_hands_the_tenant_to_log() {
+        let mut env =
+            TestEnv::new(Request::delete("http://api.test/orders/7").header("x-tenant", "acme"));
+        let out = env.run::<Config>(json!({})).await;
+        assert_eq!(out.upstream_request.header("x-tenant"), Some("acme"));
+        assert_eq!(out.ctx_shared[KEY]["tenant"], "acme");
+        assert_eq!(
+            out.log_messages(LogLevel::Notice),
+            ["tenant=acme DELETE /orders/7 -> 200"]
+        );
+        assert_eq!(out.serialize_values, [("tenant".to_owned(), json!("acme"))]);
+        assert!(out.unhandled_calls.is_empty(), "{:?}", out.unhandled_calls);
+    }
+
+    #[tokio::test]
+    async fn requests_without_the_header_get_the_default_tenant() {
+        let mut env = TestEnv::new(Request::get("http://api.test/"));
+        let out = env.run::<Config>(json!({"default_tenant": "guests"})).await;
+        assert_eq!(out.upstream_request.header("x-tenant"), Some("guests"));
+    }
+}
