@@ -139,42 +139,15 @@ where
     Ok(value)
 }
 
-/// Why the server refused `config`: the same decoding it does, and `init`.
+/// Why the server refused `config`: the server's own decoding (through
+/// kong-pdk's hidden hook, so the message is the server's), then `init`.
 pub(crate) async fn explain_refusal<P: Plugin>(config: &Json) -> String {
-    const KONG_KEYS: [&str; 8] = [
-        "__seq__",
-        "__plugin_id",
-        "__key__",
-        "__ws_id",
-        "route_id",
-        "service_id",
-        "consumer_id",
-        "plugin_instance_name",
-    ];
-    let mut config = config.clone();
-    if let Some(object) = config.as_object_mut() {
-        for key in KONG_KEYS {
-            object.remove(key);
-        }
-    }
-    match serde_json::from_value::<P>(strip_nulls(config)) {
-        Err(e) => format!("the config does not match the plugin's config type: {e}"),
-        Ok(mut plugin) => match plugin.init().await {
+    let server = Server::<P>::new("0.0.0", 0);
+    match kong_pdk::__private::decode_config(server, config.to_string().as_bytes()) {
+        Err(e) => e,
+        Ok((_, mut plugin)) => match plugin.init().await {
             Err(e) => format!("Plugin::init failed: {e}"),
             Ok(()) => "the server closed the connection".into(),
         },
-    }
-}
-
-fn strip_nulls(value: Json) -> Json {
-    match value {
-        Json::Object(map) => Json::Object(
-            map.into_iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k, strip_nulls(v)))
-                .collect(),
-        ),
-        Json::Array(items) => Json::Array(items.into_iter().map(strip_nulls).collect()),
-        other => other,
     }
 }

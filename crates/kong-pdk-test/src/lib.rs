@@ -138,6 +138,7 @@
 pub mod driver;
 pub mod live;
 pub mod process;
+mod test_server;
 
 mod config;
 mod env;
@@ -164,3 +165,4 @@ pub use crate::process::PluginProcess;
 pub use crate::request::{DEFAULT_ROUTE_ID, DEFAULT_SERVICE_HOST, DEFAULT_SERVICE_ID, Request};
 pub use crate::script::{Script, ScriptError, ScriptReport};
 pub use crate::sim::{CallOutcome, LogEntry, LogLevel, PdkCall};
+pub use crate::test_server::TestServer;

@@ -5,13 +5,12 @@
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use kong_pdk::entities::{AuthenticatedCredential, Consumer};
 use kong_pdk::server::Server;
 use kong_pdk::{Headers, Kong, PhaseResult, Plugin, Query, Schema};
 use kong_pdk_proto as pb;
-use kong_pdk_test::{Connection, EventEnd, Reply};
+use kong_pdk_test::{EventEnd, Reply, TestServer};
 use prost::Message;
 use serde::Deserialize;
 use serde_json::json;
@@ -775,22 +774,8 @@ fn the_method_table_covers_kongs_74_rpcs_with_kongs_names() {
 
 #[tokio::test]
 async fn every_method_encodes_its_arguments_and_decodes_kongs_answer() {
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("all.socket");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let path = socket.clone();
-    let server = tokio::spawn(async move {
-        Server::<AllMethods>::new("1.0.0", 1)
-            .name("all")
-            .serve_at(&path, async {
-                let _ = stopped.await;
-            })
-            .await
-    });
-    while !socket.exists() {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    let mut conn = Connection::connect(&socket).await.unwrap();
+    let server = TestServer::start(Server::<AllMethods>::new("1.0.0", 1).name("all")).await;
+    let mut conn = server.connect().await;
     let id = conn
         .start_instance("all", r#"{"__seq__":1}"#)
         .await
@@ -826,8 +811,7 @@ async fn every_method_encodes_its_arguments_and_decodes_kongs_answer() {
     let want_exit = pb::ExitArgs::decode(&table[73].args[..]).unwrap();
     assert_eq!(exit, &want_exit);
     assert_eq!(result.calls.len(), 74);
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    server.stop().await.unwrap();
 
     let results = RESULTS.lock().unwrap().clone();
     let want: Vec<&str> = table.iter().map(|c| c.result.as_str()).collect();
@@ -854,19 +838,8 @@ async fn max_outside_kongs_limits_is_refused_before_sending() {
             Ok(())
         }
     }
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("bad.socket");
-    let path = socket.clone();
-    let server = tokio::spawn(async move {
-        Server::<Bad>::new("1.0.0", 1)
-            .name("bad")
-            .serve_at(&path, tokio::time::sleep(Duration::from_secs(5)))
-            .await
-    });
-    while !socket.exists() {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    let mut conn = Connection::connect(&socket).await.unwrap();
+    let server = TestServer::start(Server::<Bad>::new("1.0.0", 1).name("bad")).await;
+    let mut conn = server.connect().await;
     conn.start_instance("bad", r#"{"__seq__":1}"#)
         .await
         .unwrap()
@@ -877,5 +850,5 @@ async fn max_outside_kongs_limits_is_refused_before_sending() {
         .unwrap();
     assert_eq!(result.methods(), ["kong.response.set_header"]);
     assert_eq!(result.end, EventEnd::Returned);
-    server.abort();
+    server.stop().await.unwrap();
 }

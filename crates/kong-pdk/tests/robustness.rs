@@ -7,7 +7,7 @@ use std::time::Duration;
 use kong_pdk::server::{Server, ServerStats};
 use kong_pdk::{Kong, PhaseResult, Plugin, Schema};
 use kong_pdk_proto as pb;
-use kong_pdk_test::{Connection, EventEnd, Reply};
+use kong_pdk_test::{Connection, EventEnd, Reply, TestServer};
 use prost::Message;
 use serde::Deserialize;
 
@@ -40,46 +40,24 @@ impl Plugin for Robust {
     }
 }
 
-struct Running {
-    socket: std::path::PathBuf,
-    stats: ServerStats,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-    _dir: tempfile::TempDir,
-}
+/// The in-process server plus this file's shortcuts.
+struct Running(TestServer);
 
 impl Running {
     async fn start(server: Server<Robust>) -> Running {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("robust.socket");
-        let stats = server.stats();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let path = socket.clone();
-        let task = tokio::spawn(async move {
-            server
-                .serve_at(&path, async {
-                    let _ = stopped.await;
-                })
-                .await
-        });
-        while !socket.exists() {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        Running {
-            socket,
-            stats,
-            stop: Some(stop),
-            task,
-            _dir: dir,
-        }
+        Running(TestServer::start(server).await)
     }
 
     async fn default() -> Running {
         Running::start(Server::new("1.0.0", 1).name("robust")).await
     }
 
+    fn stats(&self) -> &ServerStats {
+        self.0.stats()
+    }
+
     async fn connect(&self) -> Connection {
-        Connection::connect(&self.socket).await.unwrap()
+        self.0.connect().await
     }
 
     async fn instance(&self, seq: i64, mode: &str) -> i32 {
@@ -95,15 +73,15 @@ impl Running {
     /// Waits until no connection and no event is left.
     async fn settles(&self) {
         for _ in 0..500 {
-            if self.stats.connections() == 0 && self.stats.events_in_flight() == 0 {
+            if self.stats().connections() == 0 && self.stats().events_in_flight() == 0 {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!(
             "not settled: {} connections, {} events",
-            self.stats.connections(),
-            self.stats.events_in_flight()
+            self.stats().connections(),
+            self.stats().events_in_flight()
         );
     }
 
@@ -116,9 +94,8 @@ impl Running {
         assert_eq!(ok.end, EventEnd::Returned);
     }
 
-    async fn stop(mut self) {
-        self.stop.take().unwrap().send(()).unwrap();
-        self.task.await.unwrap().unwrap();
+    async fn stop(self) {
+        self.0.stop().await.unwrap();
     }
 }
 
@@ -142,10 +119,10 @@ async fn kong_closing_mid_call_cancels_the_handler() {
         conn.read_frame().await.unwrap().unwrap(),
         b"kong.request.get_header"
     );
-    assert_eq!(server.stats.events_in_flight(), 1);
+    assert_eq!(server.stats().events_in_flight(), 1);
     drop(conn);
     server.settles().await;
-    assert_eq!(server.stats.instances(), 2, "instances untouched");
+    assert_eq!(server.stats().instances(), 2, "instances untouched");
     server.still_serves(ok).await;
     server.stop().await;
 }
@@ -157,7 +134,7 @@ async fn kong_closing_while_the_handler_is_busy_cancels_it() {
     let mut conn = server.connect().await;
     send_event(&mut conn, id).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(server.stats.events_in_flight(), 1);
+    assert_eq!(server.stats().events_in_flight(), 1);
     drop(conn);
     // Well before the 30 s sleep or the 50 s deadline.
     server.settles().await;
@@ -178,7 +155,7 @@ async fn a_peer_that_stops_reading_is_cut_off_at_the_deadline() {
     send_event(&mut conn, id).await;
     // Read nothing: the 8 MiB body cannot be written.
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(server.stats.events_in_flight(), 0, "cancelled");
+    assert_eq!(server.stats().events_in_flight(), 0, "cancelled");
     server.still_serves(ok).await;
     drop(conn);
     server.settles().await;
@@ -241,7 +218,7 @@ async fn a_thousand_concurrent_connections() {
         );
         conn.read_frame().await.unwrap().unwrap();
     }
-    assert_eq!(server.stats.events_in_flight(), 1000);
+    assert_eq!(server.stats().events_in_flight(), 1000);
     for conn in &mut conns {
         conn.write_frame(&pb::Str { v: "h".into() }.encode_to_vec())
             .await
@@ -251,7 +228,7 @@ async fn a_thousand_concurrent_connections() {
         assert_eq!(conn.read_frame().await.unwrap().unwrap(), b"");
         conn.read_frame().await.unwrap().unwrap();
     }
-    assert_eq!(server.stats.events_in_flight(), 0);
+    assert_eq!(server.stats().events_in_flight(), 0);
     drop(conns);
     server.settles().await;
     server.stop().await;
@@ -279,7 +256,7 @@ async fn instance_churn_leaves_nothing_behind() {
         }
         conn.close_instance(id).await.unwrap().unwrap();
     }
-    assert_eq!(server.stats.instances(), 0);
+    assert_eq!(server.stats().instances(), 0);
     drop(conn);
     server.settles().await;
     server.stop().await;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use kong_pdk::server::Server;
 use kong_pdk::{Kong, PhaseResult, Plugin, Schema};
 use kong_pdk_proto as pb;
-use kong_pdk_test::{Call, Connection, EventEnd, Reply};
+use kong_pdk_test::{Call, Connection, EventEnd, Reply, TestServer};
 use prost::Message;
 use serde::Deserialize;
 use tokio::sync::oneshot;
@@ -67,43 +67,24 @@ impl Plugin for Probe {
     }
 }
 
-struct Running {
-    socket: PathBuf,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-    _dir: tempfile::TempDir,
-}
+/// The in-process server plus this file's shortcuts.
+struct Running(TestServer);
 
 impl Running {
     async fn start(server: Server<Probe>) -> Running {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("probe.socket");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let path = socket.clone();
-        let task = tokio::spawn(async move {
-            server
-                .serve_at(&path, async {
-                    let _ = stopped.await;
-                })
-                .await
-        });
-        while !socket.exists() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        Running {
-            socket,
-            stop: Some(stop),
-            task,
-            _dir: dir,
-        }
+        Running(TestServer::start(server).await)
     }
 
     async fn default() -> Running {
         Running::start(Server::<Probe>::new("1.2.3", 10).name("probe")).await
     }
 
+    fn socket(&self) -> &std::path::Path {
+        self.0.socket()
+    }
+
     async fn connect(&self) -> Connection {
-        Connection::connect(&self.socket).await.unwrap()
+        self.0.connect().await
     }
 
     /// Starts an instance with a Kong-shaped config and returns its id.
@@ -117,10 +98,10 @@ impl Running {
             .instance_id
     }
 
-    async fn stop(mut self) {
-        self.stop.take().unwrap().send(()).unwrap();
-        self.task.await.unwrap().unwrap();
-        assert!(!self.socket.exists(), "socket removed on shutdown");
+    async fn stop(self) {
+        let socket = self.socket().to_owned();
+        self.0.stop().await.unwrap();
+        assert!(!socket.exists(), "socket removed on shutdown");
     }
 }
 
@@ -551,7 +532,7 @@ async fn many_concurrent_connections() {
     let id = server.instance(1, r#""mode":"hello""#).await;
     let mut tasks = Vec::new();
     for n in 0..64 {
-        let socket = server.socket.clone();
+        let socket = server.socket().to_owned();
         tasks.push(tokio::spawn(async move {
             let mut conn = Connection::connect(&socket).await.unwrap();
             conn.set_sequence(1000 * n);
@@ -596,13 +577,8 @@ async fn shutdown_lets_an_event_in_flight_finish() {
     );
     conn.read_frame().await.unwrap().unwrap();
     // The server is told to stop while the handler waits for Kong.
-    let Running {
-        socket,
-        mut stop,
-        task,
-        _dir,
-    } = server;
-    stop.take().unwrap().send(()).unwrap();
+    let socket = server.socket().to_owned();
+    let stopping = tokio::spawn(server.0.stop());
     tokio::time::sleep(Duration::from_millis(50)).await;
     conn.write_frame(&pb::Str { v: "h".into() }.encode_to_vec())
         .await
@@ -616,7 +592,7 @@ async fn shutdown_lets_an_event_in_flight_finish() {
     assert_eq!(conn.read_frame().await.unwrap().unwrap(), b"");
     let ret = conn.read_return(seq).await.unwrap().unwrap();
     assert_eq!(ret.sequence, seq);
-    task.await.unwrap().unwrap();
+    stopping.await.unwrap().unwrap();
     assert!(!socket.exists());
 }
 
@@ -768,7 +744,7 @@ async fn deny_unknown_fields_configs_still_start() {
 async fn socket_is_owner_only_by_default_and_configurable() {
     use std::os::unix::fs::PermissionsExt;
     let server = Running::default().await;
-    let mode = std::fs::metadata(&server.socket)
+    let mode = std::fs::metadata(server.socket())
         .unwrap()
         .permissions()
         .mode();
@@ -780,12 +756,12 @@ async fn socket_is_owner_only_by_default_and_configurable() {
             .socket_mode(0o660),
     )
     .await;
-    let mode = std::fs::metadata(&shared.socket)
+    let mode = std::fs::metadata(shared.socket())
         .unwrap()
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o660);
-    let leftovers: Vec<_> = std::fs::read_dir(shared.socket.parent().unwrap())
+    let leftovers: Vec<_> = std::fs::read_dir(shared.socket().parent().unwrap())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();

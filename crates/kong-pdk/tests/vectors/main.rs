@@ -5,77 +5,77 @@ mod plugins;
 mod replay;
 
 use plugins::*;
-use replay::{Running, replay};
+use replay::{replay, start};
 
 #[tokio::test]
 async fn hello_first_then_second_request_on_the_same_server() {
-    let server = Running::start::<GoHello>("go-hello", "0.2.0", 1).await;
+    let server = start::<GoHello>("go-hello", "0.2.0", 1).await;
     replay(&server, "hello-first-request").await;
     replay(&server, "hello-second-request").await;
-    server.stop().await;
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn plugin_restart_unknown_instance_then_restart() {
-    let server = Running::start::<GoHello>("go-hello", "0.2.0", 1).await;
+    let server = start::<GoHello>("go-hello", "0.2.0", 1).await;
     replay(&server, "plugin-restart").await;
-    server.stop().await;
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn log_phase_with_saved_request_data() {
-    let server = Running::start::<GoHelloFixture>("go-hello", "0.1.0", 1).await;
+    let server = start::<GoHelloFixture>("go-hello", "0.1.0", 1).await;
     replay(&server, "log-phase").await;
-    server.stop().await;
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn probe_getters() {
-    let server = Running::start::<GoKbtest>("go-kbtest", "0.1.0", 10).await;
+    let server = start::<GoKbtest>("go-kbtest", "0.1.0", 10).await;
     replay(&server, "probe-getters").await;
-    server.stop().await;
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn exit_in_access() {
-    let server = Running::start::<GoKbtest>("go-kbtest", "0.1.0", 10).await;
+    let server = start::<GoKbtest>("go-kbtest", "0.1.0", 10).await;
     replay(&server, "exit-access").await;
-    server.stop().await;
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn exit_in_rewrite() {
-    let server = Running::start::<GoKbtest>("go-kbtest", "0.1.0", 10).await;
+    let server = start::<GoKbtest>("go-kbtest", "0.1.0", 10).await;
     replay(&server, "exit-rewrite").await;
-    server.stop().await;
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn upstream_setters() {
-    let server = Running::start::<GoKbtest>("go-kbtest", "0.1.0", 10).await;
+    let server = start::<GoKbtest>("go-kbtest", "0.1.0", 10).await;
     replay(&server, "upstream-setters").await;
-    server.stop().await;
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn response_phase() {
-    let server = Running::start::<GoKbresp>("go-kbresp", "0.1.0", 5).await;
+    let server = start::<GoKbresp>("go-kbresp", "0.1.0", 5).await;
     replay(&server, "response-phase").await;
-    server.stop().await;
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn exit_in_response_phase() {
-    let server = Running::start::<GoKbresp>("go-kbresp", "0.1.0", 5).await;
+    let server = start::<GoKbresp>("go-kbresp", "0.1.0", 5).await;
     replay(&server, "response-exit").await;
-    server.stop().await;
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn phase_not_allowed() {
-    let server = Running::start::<GoWrongPhase>("go-wrong-phase", "0.1.0", 1).await;
+    let server = start::<GoWrongPhase>("go-wrong-phase", "0.1.0", 1).await;
     replay(&server, "phase-not-allowed").await;
-    server.stop().await;
+    server.stop().await.unwrap();
     assert!(
         WRONG_PHASE_CHECKED.load(std::sync::atomic::Ordering::SeqCst),
         "the handler saw a nil Value, an empty String, then ConnectionClosed and ConnectionBroken"

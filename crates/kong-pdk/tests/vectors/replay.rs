@@ -11,7 +11,7 @@ use std::time::Duration;
 use kong_pdk::Plugin;
 use kong_pdk::server::Server;
 use kong_pdk_proto as pb;
-use kong_pdk_test::Connection;
+use kong_pdk_test::{Connection, TestServer};
 use prost::Message;
 use serde_json::Value as Json;
 
@@ -44,47 +44,13 @@ fn hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-/// A plugin server running in-process on a temporary socket.
-pub(crate) struct Running {
-    pub(crate) socket: PathBuf,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Running {
-    pub(crate) async fn start<P: Plugin>(name: &str, version: &str, priority: i32) -> Running {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join(format!("{name}.socket"));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = Server::<P>::new(version, priority).name(name);
-        let path = socket.clone();
-        let task = tokio::spawn(async move {
-            server
-                .serve_at(&path, async {
-                    let _ = stopped.await;
-                })
-                .await
-        });
-        while !socket.exists() {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        Running {
-            socket,
-            stop: Some(stop),
-            task,
-            _dir: dir,
-        }
-    }
-
-    pub(crate) async fn stop(mut self) {
-        self.stop.take().unwrap().send(()).unwrap();
-        self.task.await.unwrap().unwrap();
-    }
+/// Starts plugin `P` in-process under `name`, as the recording's server.
+pub(crate) async fn start<P: Plugin>(name: &str, version: &str, priority: i32) -> TestServer {
+    TestServer::start(Server::<P>::new(version, priority).name(name)).await
 }
 
 /// Replays every connection of `scenario` against `server`.
-pub(crate) async fn replay(server: &Running, scenario: &str) {
+pub(crate) async fn replay(server: &TestServer, scenario: &str) {
     let recording = load(scenario);
     let connections = recording["connections"].as_array().expect("connections");
     for (index, entries) in connections.iter().enumerate() {
@@ -92,7 +58,7 @@ pub(crate) async fn replay(server: &Running, scenario: &str) {
         if entries.iter().all(|e| e.get("event").is_some()) {
             continue; // only a close: a connection of a previous server
         }
-        let mut conn = Connection::connect(&server.socket).await.unwrap();
+        let mut conn = server.connect().await;
         for (n, entry) in entries.iter().enumerate() {
             let at = format!("{scenario} connection {} entry {n}", index + 1);
             step(&mut conn, entry, &at).await;
