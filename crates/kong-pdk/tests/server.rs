@@ -1,6 +1,5 @@
 //! The server over a real Unix socket, driven by the Kong-side driver.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use kong_pdk::server::Server;
