@@ -35,6 +35,8 @@
 //! Layout: [`Plugin`] and [`Phase`] (the trait and phases), [`Kong`] and [`pdk`] (the PDK
 //! calls), [`schema`] (config schemas), [`server`] (the process Kong runs).
 
+#[doc(hidden)]
+pub mod __private;
 pub mod entities;
 mod error;
 mod kong;
@@ -44,8 +46,6 @@ mod plugin;
 pub mod schema;
 pub mod server;
 mod value;
-#[doc(hidden)]
-pub mod __private;
 #[doc(hidden)]
 pub mod wire;
 
