@@ -1,0 +1,538 @@
+//! `kong-pdk-dev bench`: a Kong-side load driver. It starts a plugin
+//! executable the way Kong does, opens N connections (Kong's keepalive
+//! pool), and on each sends `cmd_handle_event` for one instance again and
+//! again, answering the plugin's PDK calls from a fixed request, like Kong's
+//! worker would. It reports events/s, latency percentiles, and the plugin
+//! process's CPU time and memory.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use kong_pdk_proto as pb;
+use kong_pdk_test::{Call, Connection, EventEnd, PluginProcess, Reply};
+
+/// Settings of one run.
+#[derive(Debug, Clone)]
+pub struct BenchArgs {
+    /// The plugin executable under test.
+    pub executable: PathBuf,
+    /// Connection counts; each is a separate run.
+    pub connections: Vec<usize>,
+    /// The minimal server measured side by side, if any.
+    pub baseline: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    pub json: bool,
+    /// Load before measuring.
+    pub warmup: Duration,
+    /// How long to measure.
+    pub duration: Duration,
+    /// Measured events at most.
+    pub max_events: u64,
+    /// The instance config (JSON object, without Kong's keys).
+    pub config: String,
+    /// The event sent.
+    pub phase: String,
+}
+
+/// `bench --help`.
+pub const BENCH_USAGE: &str = "\
+usage: kong-pdk-dev bench [options] <plugin-executable>
+
+  -c, --connections N   concurrent connections; a list runs each (default 1,8,64)
+  -b, --baseline EXE    the minimal server to compare with (default: bench-raw
+                        next to this executable; \"none\" to skip)
+      --json            print the results as JSON instead of a table
+  -w, --warmup SECS     warm-up before measuring (default 1)
+  -d, --duration SECS   measured time (default 5)
+  -n, --max-events N    stop after N measured events (default 10000000)
+      --config JSON     instance config (default {\"message\":\"bench\"})
+      --phase NAME      event to send (default access)
+";
+
+impl BenchArgs {
+    /// Parses the arguments after `bench`.
+    pub fn parse(args: &[String]) -> Result<BenchArgs, String> {
+        let mut out = BenchArgs {
+            executable: PathBuf::new(),
+            connections: vec![1, 8, 64],
+            baseline: default_baseline(),
+            json: false,
+            warmup: Duration::from_secs(1),
+            duration: Duration::from_secs(5),
+            max_events: 10_000_000,
+            config: r#"{"message":"bench"}"#.into(),
+            phase: "access".into(),
+        };
+        let mut it = args.iter();
+        let mut exe = None;
+        while let Some(arg) = it.next() {
+            let mut value = |name: &str| {
+                it.next()
+                    .cloned()
+                    .ok_or_else(|| format!("{name} needs a value"))
+            };
+            let secs = |v: String, name: &str| {
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .map(Duration::from_secs_f64)
+                    .ok_or_else(|| format!("{name}: not a number of seconds: {v}"))
+            };
+            match arg.as_str() {
+                "-c" | "--connections" => {
+                    let v = value(arg)?;
+                    out.connections = v
+                        .split(',')
+                        .map(|n| n.trim().parse::<usize>().ok().filter(|n| *n > 0))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| format!("{arg}: not a list of positive numbers: {v}"))?;
+                }
+                "-b" | "--baseline" => {
+                    let v = value(arg)?;
+                    out.baseline = (v != "none").then(|| PathBuf::from(v));
+                }
+                "--json" => out.json = true,
+                "-w" | "--warmup" => out.warmup = secs(value(arg)?, arg)?,
+                "-d" | "--duration" => out.duration = secs(value(arg)?, arg)?,
+                "-n" | "--max-events" => {
+                    let v = value(arg)?;
+                    out.max_events = v.parse().map_err(|_| format!("{arg}: not a number: {v}"))?;
+                }
+                "--config" => out.config = value(arg)?,
+                "--phase" => out.phase = value(arg)?,
+                other if other.starts_with('-') => return Err(format!("unknown option {other}")),
+                other => {
+                    if exe.replace(PathBuf::from(other)).is_some() {
+                        return Err("give one plugin executable".into());
+                    }
+                }
+            }
+        }
+        out.executable = exe.ok_or("no plugin executable given")?;
+        Ok(out)
+    }
+}
+
+/// `bench-raw` beside the running executable, if it is there.
+fn default_baseline() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let raw = exe.with_file_name("bench-raw");
+    raw.exists().then_some(raw)
+}
+
+/// What one run measured.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Measured events.
+    pub events: u64,
+    /// Measured time.
+    pub elapsed: Duration,
+    /// Every event's latency (µs), sorted.
+    pub latencies_us: Vec<u32>,
+    /// The plugin process's CPU time while measuring.
+    pub server_cpu: Duration,
+    /// Its resident memory at the end (KiB).
+    pub server_rss_kib: u64,
+    /// Its peak resident memory (KiB).
+    pub server_peak_rss_kib: u64,
+    /// Its thread count at the end.
+    pub server_threads: u64,
+}
+
+impl Report {
+    /// Throughput.
+    pub fn events_per_sec(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// Latency percentile in microseconds.
+    pub fn percentile(&self, p: f64) -> u32 {
+        if self.latencies_us.is_empty() {
+            return 0;
+        }
+        let rank = ((p / 100.0) * (self.latencies_us.len() - 1) as f64).round() as usize;
+        self.latencies_us[rank.min(self.latencies_us.len() - 1)]
+    }
+
+    /// Server CPU time per event, in microseconds.
+    pub fn cpu_us_per_event(&self) -> f64 {
+        self.server_cpu.as_secs_f64() * 1e6 / self.events.max(1) as f64
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "events": self.events,
+            "seconds": self.elapsed.as_secs_f64(),
+            "events_per_sec": self.events_per_sec(),
+            "latency_us": {
+                "p50": self.percentile(50.0),
+                "p90": self.percentile(90.0),
+                "p99": self.percentile(99.0),
+                "max": self.latencies_us.last().copied().unwrap_or(0),
+            },
+            "cpu_us_per_event": self.cpu_us_per_event(),
+            "rss_kib": self.server_rss_kib,
+            "peak_rss_kib": self.server_peak_rss_kib,
+            "threads": self.server_threads,
+        })
+    }
+}
+
+/// Answers like Kong would for a `GET /` with a few headers.
+fn answer(call: &Call) -> Reply {
+    let s = |v: &str| Reply::message(&pb::Str { v: v.into() });
+    match call.method.as_str() {
+        "kong.request.get_header" => s("127.0.0.1:8000"),
+        "kong.request.get_method" => s("GET"),
+        "kong.request.get_path" => s("/"),
+        "kong.request.get_scheme" => s("http"),
+        "kong.request.get_host" => s("127.0.0.1"),
+        "kong.client.get_ip" => s("127.0.0.1"),
+        "kong.log.serialize" => {
+            s(r#"{"request":{"method":"GET","uri":"/"},"response":{"status":200}}"#)
+        }
+        "kong.response.get_status" | "kong.service.response.get_status" => {
+            Reply::message(&pb::Int { v: 200 })
+        }
+        _ => Reply::empty(),
+    }
+}
+
+/// Starts an instance and runs the load on an already started server.
+pub async fn drive(
+    socket: &Path,
+    name: &str,
+    args: &BenchArgs,
+    pid: u32,
+    connections: usize,
+    config: &str,
+) -> Result<Report, String> {
+    let mut conn = Connection::connect(socket)
+        .await
+        .map_err(|e| format!("cannot connect to {}: {e}", socket.display()))?;
+    let status = conn
+        .start_instance(name, config)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the plugin refused to start an instance with the config")?;
+    let id = status.instance_id;
+
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let per_conn_cap = (args.max_events / connections as u64).max(1);
+    let mut tasks = Vec::new();
+    for n in 0..connections {
+        let socket = socket.to_owned();
+        let (measuring, stop) = (Arc::clone(&measuring), Arc::clone(&stop));
+        let phase = args.phase.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Connection::connect(&socket)
+                .await
+                .map_err(|e| e.to_string())?;
+            conn.set_sequence(1 + n as i64 * 1_000_000_000);
+            let mut latencies = Vec::with_capacity(1 << 16);
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let result = conn
+                    .handle_event(id, &phase, answer)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if result.end != EventEnd::Returned {
+                    return Err(format!("event ended with {:?}", result.end));
+                }
+                if measuring.load(Ordering::Relaxed) {
+                    let us = started.elapsed().as_micros();
+                    latencies.push(u32::try_from(us).unwrap_or(u32::MAX));
+                    if latencies.len() as u64 >= per_conn_cap {
+                        break;
+                    }
+                }
+            }
+            Ok::<_, String>(latencies)
+        }));
+    }
+    tokio::time::sleep(args.warmup).await;
+    let cpu_before = process_cpu(pid);
+    measuring.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    let deadline = started + args.duration;
+    while Instant::now() < deadline && !tasks.iter().all(|t| t.is_finished()) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies_us = Vec::new();
+    for t in tasks {
+        latencies_us.extend(t.await.map_err(|e| e.to_string())??);
+    }
+    let elapsed = started.elapsed();
+    let server_cpu = process_cpu(pid).saturating_sub(cpu_before);
+    latencies_us.sort_unstable();
+    let (rss, peak, threads) = process_memory(pid);
+    Ok(Report {
+        events: latencies_us.len() as u64,
+        elapsed,
+        latencies_us,
+        server_cpu,
+        server_rss_kib: rss,
+        server_peak_rss_kib: peak,
+        server_threads: threads,
+    })
+}
+
+/// The config as Kong sends it: defaults from the plugin's schema (when
+/// given), then Kong's extra keys.
+fn kong_config(fields: &str, schema: Option<&serde_json::Value>) -> Result<String, String> {
+    let json: serde_json::Value =
+        serde_json::from_str(fields).map_err(|e| format!("--config is not JSON: {e}"))?;
+    let mut json = match schema {
+        Some(schema) => kong_pdk::schema::validate_config(schema, &json)
+            .map_err(|errors| format!("--config: {}", errors.join("; ")))?,
+        None => json,
+    };
+    let obj = json
+        .as_object_mut()
+        .ok_or("--config must be a JSON object")?;
+    obj.insert("__seq__".into(), 1.into());
+    obj.insert("__plugin_id".into(), "bench".into());
+    obj.insert("__key__".into(), "plugins:bench:::::ws".into());
+    obj.insert("__ws_id".into(), "ws".into());
+    Ok(json.to_string())
+}
+
+/// The `Schema` of `exe -dump`, when the executable gives one.
+fn plugin_schema(exe: &Path) -> Option<serde_json::Value> {
+    let out = std::process::Command::new(exe).arg("-dump").output().ok()?;
+    let dump: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    Some(dump["Plugins"][0]["Schema"].clone()).filter(|s| s.is_object())
+}
+
+/// User + system CPU time of a process (Linux `/proc`).
+fn process_cpu(pid: u32) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // Kernel clock ticks are 100 Hz on every Linux we run on.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// Current and peak resident memory (KiB) and thread count of a process.
+fn process_memory(pid: u32) -> (u64, u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"), field("Threads:"))
+}
+
+/// Starts `exe` like Kong does and drives it.
+fn measure(
+    exe: &Path,
+    args: &BenchArgs,
+    connections: usize,
+    config: &str,
+) -> Result<Report, String> {
+    let name = exe
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut server =
+        PluginProcess::start(exe).map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+    // One driver thread: the other core is the plugin server's.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let report = rt
+        .block_on(drive(
+            server.socket(),
+            &name,
+            args,
+            server.pid(),
+            connections,
+            config,
+        ))
+        .map_err(|e| format!("{name}: {e}\n{}", server.stderr()));
+    // Stop it the way Kong does (lets wrappers such as strace report).
+    let _ = server.terminate();
+    report
+}
+
+/// `kong-pdk-dev bench …`
+/// Runs `bench`; the process exit code.
+pub fn main(args: &[String]) -> ExitCode {
+    let args = match BenchArgs::parse(args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}\n\n{BENCH_USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    // The plugin's defaults filled in as Kong would; the baseline gets the
+    // same config.
+    let schema = plugin_schema(&args.executable);
+    let config = match kong_config(&args.config, schema.as_ref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut rows = Vec::new();
+    for &connections in &args.connections {
+        let plugin = match measure(&args.executable, &args, connections, &config) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("bench failed: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let baseline = match &args.baseline {
+            Some(exe) => match measure(exe, &args, connections, &config) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    eprintln!("baseline failed: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+            None => None,
+        };
+        rows.push((connections, plugin, baseline));
+    }
+    if args.json {
+        let json: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(c, p, b)| {
+                let mut row = serde_json::json!({
+                    "connections": c,
+                    "plugin": p.json(),
+                });
+                if let Some(b) = b {
+                    row["baseline"] = b.json();
+                    row["ratio"] = serde_json::json!({
+                        "events_per_sec": p.events_per_sec() / b.events_per_sec(),
+                        "cpu_per_event": p.cpu_us_per_event() / b.cpu_us_per_event().max(f64::MIN_POSITIVE),
+                    });
+                }
+                row
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&json).expect("JSON"));
+    } else {
+        println!(
+            "{:<14} {:>5} {:>10} {:>7} {:>7} {:>7} {:>8} {:>8} {:>9} {:>7}  vs baseline",
+            "server",
+            "conns",
+            "events/s",
+            "p50µs",
+            "p90µs",
+            "p99µs",
+            "maxµs",
+            "cpuµs/ev",
+            "peakKiB",
+            "threads"
+        );
+        for (c, p, b) in &rows {
+            let name = args
+                .executable
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let ratio = b.as_ref().map_or(String::new(), |b| {
+                format!(
+                    "{:.2}x events/s, {:.2}x CPU",
+                    p.events_per_sec() / b.events_per_sec(),
+                    p.cpu_us_per_event() / b.cpu_us_per_event().max(f64::MIN_POSITIVE)
+                )
+            });
+            row(&name, *c, p, &ratio);
+            if let Some(b) = b {
+                row("baseline", *c, b, "");
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn row(name: &str, connections: usize, r: &Report, ratio: &str) {
+    println!(
+        "{:<14} {:>5} {:>10.0} {:>7} {:>7} {:>7} {:>8} {:>8.1} {:>9} {:>7}  {}",
+        name,
+        connections,
+        r.events_per_sec(),
+        r.percentile(50.0),
+        r.percentile(90.0),
+        r.percentile(99.0),
+        r.latencies_us.last().copied().unwrap_or(0),
+        r.cpu_us_per_event(),
+        r.server_peak_rss_kib,
+        r.server_threads,
+        ratio
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_options() {
+        let args: Vec<String> = [
+            "-c", "4", "-d", "0.5", "-n", "100", "--phase", "log", "-b", "none", "/bin/x",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let a = BenchArgs::parse(&args).unwrap();
+        assert_eq!(a.connections, [4]);
+        assert_eq!(a.baseline, None);
+        assert_eq!(a.duration, Duration::from_millis(500));
+        assert_eq!(a.max_events, 100);
+        assert_eq!(a.phase, "log");
+        assert_eq!(a.executable, PathBuf::from("/bin/x"));
+        assert!(BenchArgs::parse(&["-c".into(), "0".into(), "x".into()]).is_err());
+        assert!(BenchArgs::parse(&["--what".into()]).is_err());
+        assert!(BenchArgs::parse(&[]).is_err());
+    }
+
+    #[test]
+    fn percentiles_come_from_sorted_latencies() {
+        let r = Report {
+            events: 100,
+            elapsed: Duration::from_secs(1),
+            latencies_us: (1..=100).collect(),
+            server_cpu: Duration::from_millis(50),
+            server_rss_kib: 1,
+            server_peak_rss_kib: 2,
+            server_threads: 3,
+        };
+        assert_eq!(r.percentile(50.0), 51);
+        assert_eq!(r.percentile(99.0), 99);
+        assert_eq!(r.events_per_sec(), 100.0);
+        assert!((r.cpu_us_per_event() - 500.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn config_gets_kongs_keys() {
+        let c: serde_json::Value =
+            serde_json::from_str(&kong_config(r#"{"a":1}"#, None).unwrap()).unwrap();
+        assert_eq!(c["__seq__"], 1);
+        assert_eq!(c["a"], 1);
+        assert!(kong_config("[]", None).is_err());
+    }
+}

@@ -1,0 +1,150 @@
+//! `bench-raw`: the benchmark baseline. Per event it makes the same PDK
+//! calls as `bench-plugin` and the `rust-hello` example — `calls - 1`
+//! `kong.request.get_header` calls, then one `kong.response.set_header`
+//! (`calls` from the instance config, default 2, i.e. exactly rust-hello)
+//! — but written straight against the framing, with no PDK, no handler
+//! machinery and no checks beyond what the protocol needs: the practical
+//! limit of a plugin server on this protocol. Not for production.
+//!
+//! Usage: `bench-raw -kong-prefix <dir>` (listens on `<dir>/<exe name>.socket`).
+
+use std::path::PathBuf;
+
+use kong_pdk_proto::{self as pb, rpc_call::Call, rpc_return::Return};
+use prost::Message;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut prefix = PathBuf::from("/usr/local/kong");
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-kong-prefix" | "--kong-prefix" => {
+                prefix = args.next().expect("-kong-prefix needs a value").into();
+            }
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    let name = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "bench-raw".into());
+    let path = prefix.join(format!("{name}.socket"));
+    let _ = std::fs::remove_file(&path);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async move {
+        let listener = UnixListener::bind(&path).expect("bind");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).unwrap();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    if let Ok((stream, _)) = accepted {
+                        tokio::spawn(serve(stream));
+                    }
+                }
+                _ = term.recv() => break,
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+    });
+}
+
+/// Headers read by the extra calls of the many-call variant (same list as
+/// `bench-plugin`).
+const HEADERS: [&str; 4] = ["user-agent", "accept", "x-request-id", "x-forwarded-for"];
+
+async fn read_frame(r: &mut BufReader<UnixStream>, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    let len = r.read_u32_le().await? as usize;
+    buf.resize(len, 0);
+    r.read_exact(buf).await?;
+    Ok(())
+}
+
+fn frame(out: &mut Vec<u8>, payload: &[u8]) {
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(payload);
+}
+
+async fn serve(stream: UnixStream) -> std::io::Result<()> {
+    let mut io = BufReader::new(stream);
+    let mut buf = Vec::with_capacity(256);
+    let mut out = Vec::with_capacity(256);
+    let mut message = String::from("Kong!");
+    let mut calls = 2;
+    loop {
+        read_frame(&mut io, &mut buf).await?;
+        let call = pb::RpcCall::decode(&buf[..]).map_err(std::io::Error::other)?;
+        out.clear();
+        match call.call {
+            Some(Call::CmdStartInstance(start)) => {
+                let config: serde_json::Value =
+                    serde_json::from_slice(&start.config).map_err(std::io::Error::other)?;
+                if let Some(m) = config["message"].as_str() {
+                    message = m.to_owned();
+                }
+                if let Some(n) = config["calls"].as_u64() {
+                    calls = n.max(1);
+                }
+                let seq = config["__seq__"].as_i64().unwrap_or(1) as i32;
+                let ret = pb::RpcReturn {
+                    sequence: call.sequence,
+                    r#return: Some(Return::InstanceStatus(pb::InstanceStatus {
+                        name: start.name,
+                        instance_id: seq,
+                        config: None,
+                        started_at: 0,
+                    })),
+                };
+                frame(&mut out, &ret.encode_to_vec());
+            }
+            Some(Call::CmdHandleEvent(_)) => {
+                let mut host = String::new();
+                for n in 1..calls {
+                    let name = if n == 1 {
+                        "host"
+                    } else {
+                        HEADERS[(n as usize) % HEADERS.len()]
+                    };
+                    frame(&mut out, b"kong.request.get_header");
+                    frame(&mut out, &pb::Str { v: name.into() }.encode_to_vec());
+                    io.get_mut().write_all(&out).await?;
+                    read_frame(&mut io, &mut buf).await?;
+                    let value = pb::Str::decode(&buf[..]).map_err(std::io::Error::other)?.v;
+                    if n == 1 {
+                        host = value;
+                    }
+                    out.clear();
+                }
+                let kv = pb::Kv {
+                    k: "x-hello-from-rust".into(),
+                    v: Some(pb::Value {
+                        kind: Some(pb::ValueKind::StringValue(format!(
+                            "Rust says {message} to {host}"
+                        ))),
+                    }),
+                };
+                frame(&mut out, b"kong.response.set_header");
+                frame(&mut out, &kv.encode_to_vec());
+                io.get_mut().write_all(&out).await?;
+                read_frame(&mut io, &mut buf).await?;
+                out.clear();
+                frame(&mut out, b"");
+                let ret = pb::RpcReturn {
+                    sequence: call.sequence,
+                    r#return: None,
+                };
+                frame(&mut out, &ret.encode_to_vec());
+            }
+            _ => {
+                let ret = pb::RpcReturn {
+                    sequence: call.sequence,
+                    r#return: None,
+                };
+                frame(&mut out, &ret.encode_to_vec());
+            }
+        }
+        io.get_mut().write_all(&out).await?;
+    }
+}

@@ -1,0 +1,226 @@
+//! The command line: `gateway` and `check` with their flags.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::{check, gateway};
+
+/// The usage text.
+pub const USAGE: &str = "\
+Usage:
+  kong-pdk-dev gateway [-c kong.conf] [--echo-upstream ADDR]
+      Runs a local Kong-compatible gateway: reads kong.conf (default
+      /etc/kong/kong.conf if it exists) and its declarative_config
+      (kong.yml), starts the plugin servers like Kong, proxies HTTP on
+      proxy_listen. KONG_* environment variables override kong.conf.
+      --echo-upstream ADDR  also serve the built-in echo upstream on ADDR
+                            (same as dev_echo_upstream_listen = ADDR)
+  kong-pdk-dev check [--config JSON] <plugin-executable>
+      Checks a plugin executable against Kong's side of the contract and
+      prints a table; exits 1 when a check fails.
+      --config JSON  the plugin config to start the instance with
+                     (default: built from the schema)
+  kong-pdk-dev bench [options] <plugin-executable>
+      Load-tests a plugin executable like Kong's workers would and compares
+      it with the minimal raw server bench-raw; `bench --help` for options.
+  kong-pdk-dev help | --version
+";
+
+/// A parsed command line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// `gateway`.
+    Gateway(gateway::Options),
+    /// `check`.
+    Check(check::Options),
+    /// `bench` and its arguments.
+    Bench(Vec<String>),
+    /// `help`, `-h`, `--help`.
+    Help,
+    /// `--version`.
+    Version,
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String> {
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| {
+            a.into_string()
+                .map_err(|a| format!("argument {a:?} is not UTF-8"))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut it = args.into_iter();
+    let Some(sub) = it.next() else {
+        return Err("missing command (gateway or check)".into());
+    };
+    // `-x v`, `-x=v`, `--x v`, `--x=v`.
+    fn split(arg: &str) -> Option<(String, Option<String>)> {
+        let flag = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-'))?;
+        if flag.is_empty() {
+            return None;
+        }
+        Some(match flag.split_once('=') {
+            Some((k, v)) => (k.to_owned(), Some(v.to_owned())),
+            None => (flag.to_owned(), None),
+        })
+    }
+    let value = |name: &str, inline: Option<String>, it: &mut std::vec::IntoIter<String>| {
+        inline
+            .or_else(|| it.next())
+            .ok_or_else(|| format!("flag -{name} needs a value"))
+    };
+    match sub.as_str() {
+        "help" | "-h" | "--help" | "-help" => Ok(Command::Help),
+        "version" | "--version" | "-version" | "-V" => Ok(Command::Version),
+        "gateway" => {
+            let mut options = gateway::Options::default();
+            while let Some(arg) = it.next() {
+                match split(&arg) {
+                    Some((k, v)) if k == "c" || k == "conf" => {
+                        options.conf = Some(PathBuf::from(value(&k, v, &mut it)?));
+                    }
+                    Some((k, v)) if k == "echo-upstream" => {
+                        options.echo_upstream = Some(value(&k, v, &mut it)?);
+                    }
+                    Some((k, _)) if k == "h" || k == "help" => return Ok(Command::Help),
+                    _ => return Err(format!("gateway: unexpected argument {arg:?}")),
+                }
+            }
+            Ok(Command::Gateway(options))
+        }
+        "check" => {
+            let mut config = None;
+            let mut exe = None;
+            while let Some(arg) = it.next() {
+                match split(&arg) {
+                    Some((k, v)) if k == "config" => {
+                        let text = value(&k, v, &mut it)?;
+                        config = Some(
+                            serde_json::from_str(&text)
+                                .map_err(|e| format!("check: --config is not JSON: {e}"))?,
+                        );
+                    }
+                    Some((k, _)) if k == "h" || k == "help" => return Ok(Command::Help),
+                    Some(_) => return Err(format!("check: unknown flag {arg:?}")),
+                    None if exe.is_none() => exe = Some(PathBuf::from(arg)),
+                    None => return Err(format!("check: unexpected argument {arg:?}")),
+                }
+            }
+            let executable = exe.ok_or("check: missing the plugin executable")?;
+            Ok(Command::Check(check::Options { executable, config }))
+        }
+        "bench" => Ok(Command::Bench(it.collect())),
+        other => Err(format!(
+            "unknown command {other:?} (gateway, check or bench)"
+        )),
+    }
+}
+
+/// `bench`: its own single-threaded runtime, the other core is the plugin's.
+fn bench(args: &[String]) -> ExitCode {
+    if args
+        .iter()
+        .any(|a| a == "-h" || a == "--help" || a == "-help")
+    {
+        print!("{}", crate::bench::BENCH_USAGE);
+        return ExitCode::SUCCESS;
+    }
+    crate::bench::main(args)
+}
+
+/// Runs the command line; the process exit code.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let command = match parse(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("kong-pdk-dev: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Command::Bench(args) = &command {
+        return bench(args);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kong-pdk-dev: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match command {
+        Command::Bench(args) => bench(&args),
+        Command::Help => {
+            print!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Command::Version => {
+            println!("kong-pdk-dev {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Gateway(options) => match runtime.block_on(gateway::run(options)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                for line in e.message().lines() {
+                    crate::log::error(line);
+                }
+                eprintln!(
+                    "kong-pdk-dev: gateway not started: {} error(s), see above",
+                    e.message().lines().count()
+                );
+                ExitCode::FAILURE
+            }
+        },
+        Command::Check(options) => {
+            println!("kong-pdk-dev check {}", options.executable.display());
+            let report = runtime.block_on(check::run(&options));
+            print!("{report}");
+            if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<OsString> {
+        a.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn flags_in_go_and_gnu_spellings() {
+        assert_eq!(
+            parse(args(&[
+                "gateway",
+                "-c",
+                "k.conf",
+                "--echo-upstream=127.0.0.1:1"
+            ]))
+            .unwrap(),
+            Command::Gateway(gateway::Options {
+                conf: Some("k.conf".into()),
+                echo_upstream: Some("127.0.0.1:1".into()),
+            })
+        );
+        assert_eq!(
+            parse(args(&["check", "--config", "{\"a\":1}", "./p"])).unwrap(),
+            Command::Check(check::Options {
+                executable: "./p".into(),
+                config: Some(serde_json::json!({"a": 1})),
+            })
+        );
+        assert!(parse(args(&["gateway", "-x"])).is_err());
+        assert!(parse(args(&["check"])).is_err());
+        assert!(parse(args(&[])).is_err());
+        assert_eq!(parse(args(&["--help"])).unwrap(), Command::Help);
+    }
+}

@@ -1,0 +1,207 @@
+//! Plugin server processes, managed like Kong's `process.lua`: started with
+//! `sh -c "exec <start_cmd>"`, every output line logged as `[<name>:<pid>] …`,
+//! restarted when they exit (at most once a second), stopped with SIGTERM.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::log;
+use crate::serve::stopped;
+
+/// How long a stopped server gets to exit before SIGKILL (Kong does not
+/// wait; waiting lets the server remove its socket before the gateway exits).
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// One supervised plugin server.
+#[derive(Debug)]
+pub struct Supervised {
+    name: String,
+    pid: Arc<AtomicU32>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Supervised {
+    /// Starts `cmd` for server `name` in `dir`; `on_spawn` runs after every
+    /// restart (not the first start), e.g. to forget the old process's
+    /// instances.
+    pub fn start(
+        name: &str,
+        cmd: &str,
+        dir: PathBuf,
+        on_restart: impl Fn() + Send + Sync + 'static,
+    ) -> Supervised {
+        let pid = Arc::new(AtomicU32::new(0));
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(supervise(
+            name.to_owned(),
+            cmd.to_owned(),
+            dir,
+            Arc::clone(&pid),
+            stopped,
+            Box::new(on_restart),
+        ));
+        Supervised {
+            name: name.to_owned(),
+            pid,
+            stop,
+            task,
+        }
+    }
+
+    /// The server's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The current process id (0 while none runs).
+    pub fn pid(&self) -> u32 {
+        self.pid.load(Ordering::Relaxed)
+    }
+
+    /// Sends SIGTERM and waits for the process to exit (SIGKILL after a
+    /// grace period).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Sends `signal` to `pid`.
+pub fn send_signal(pid: u32, signal: i32) -> std::io::Result<()> {
+    let pid = i32::try_from(pid).map_err(|_| std::io::Error::other("pid out of range"))?;
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    let rc = unsafe { libc::kill(pid, signal) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+async fn supervise(
+    name: String,
+    cmd: String,
+    dir: PathBuf,
+    pid_slot: Arc<AtomicU32>,
+    mut stop: watch::Receiver<bool>,
+    on_restart: Box<dyn Fn() + Send + Sync>,
+) {
+    let mut next_spawn = Instant::now();
+    let mut first = true;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(next_spawn) => {}
+            () = stopped(&mut stop) => return,
+        }
+        next_spawn = Instant::now() + Duration::from_secs(1);
+        let spawned = tokio::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("exec {cmd}"))
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                log::error(format!("could not start pluginserver '{name}': {e}"));
+                continue;
+            }
+        };
+        let pid = child.id().unwrap_or(0);
+        pid_slot.store(pid, Ordering::Relaxed);
+        log::info(format!("started pluginserver '{name}', pid {pid}"));
+        if !first {
+            on_restart();
+        }
+        first = false;
+        let mut forwarders = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            forwarders.push(tokio::spawn(forward(out, format!("[{name}:{pid}] "))));
+        }
+        if let Some(err) = child.stderr.take() {
+            forwarders.push(tokio::spawn(forward(err, format!("[{name}:{pid}] "))));
+        }
+        let exited = tokio::select! {
+            status = child.wait() => Some(status),
+            () = stopped(&mut stop) => None,
+        };
+        match exited {
+            Some(status) => {
+                pid_slot.store(0, Ordering::Relaxed);
+                for f in forwarders {
+                    let _ = f.await;
+                }
+                match status {
+                    Ok(s) if s.code() == Some(127) => log::error(format!(
+                        "external pluginserver '{name}' start command {cmd} exited with \"command not found\""
+                    )),
+                    Ok(s) => log::error(format!(
+                        "external pluginserver '{name}' terminated: {}",
+                        describe(s)
+                    )),
+                    Err(e) => {
+                        log::error(format!("external pluginserver '{name}': wait failed: {e}"))
+                    }
+                }
+                if *stop.borrow() {
+                    return;
+                }
+            }
+            None => {
+                let _ = send_signal(pid, libc::SIGTERM);
+                let exited = tokio::time::timeout(STOP_GRACE, child.wait()).await;
+                if exited.is_err() {
+                    log::warn(format!(
+                        "pluginserver '{name}', pid {pid} did not exit within {} s of SIGTERM; killing it",
+                        STOP_GRACE.as_secs()
+                    ));
+                    let _ = child.kill().await;
+                }
+                for f in forwarders {
+                    let _ = f.await;
+                }
+                pid_slot.store(0, Ordering::Relaxed);
+                log::info(format!(
+                    "successfully stopped pluginserver '{name}', pid {pid}"
+                ));
+                return;
+            }
+        }
+    }
+}
+
+fn describe(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exit {c}"),
+        (None, Some(s)) => format!("signal {s}"),
+        _ => status.to_string(),
+    }
+}
+
+async fn forward(stream: impl AsyncRead + Unpin, prefix: String) {
+    let mut reader = BufReader::new(stream);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                let line = String::from_utf8_lossy(&buf);
+                log::info(format!("{prefix}{}", line.trim_end_matches(['\n', '\r'])));
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! `kong-pdk-dev bench` runs end to end: the example and the minimal raw
+//! server side by side, as a table and as JSON. (No timing assertions: the
+//! figures go to docs/BENCHMARKS.md.)
+
+mod common;
+
+use std::process::Command;
+
+const BENCH_RAW: &str = env!("CARGO_BIN_EXE_bench-raw");
+const BENCH_PLUGIN: &str = env!("CARGO_BIN_EXE_bench-plugin");
+
+fn bench(args: &[&str]) -> std::process::Output {
+    Command::new(common::GATEWAY)
+        .arg("bench")
+        .args(["-w", "0.1", "-d", "0.3", "-n", "300"])
+        .args(args)
+        .output()
+        .expect("bench runs")
+}
+
+#[test]
+fn compares_rust_hello_with_the_raw_server_as_json() {
+    let hello = common::example("rust-hello");
+    let out = bench(&[
+        "-c",
+        "1,4",
+        "-b",
+        BENCH_RAW,
+        "--json",
+        hello.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for (row, conns) in rows.iter().zip([1, 4]) {
+        assert_eq!(row["connections"], conns);
+        for side in ["plugin", "baseline"] {
+            assert!(row[side]["events"].as_u64().unwrap() > 0, "{row}");
+            assert!(row[side]["peak_rss_kib"].as_u64().unwrap() > 0, "{row}");
+            assert!(row[side]["threads"].as_u64().unwrap() > 0, "{row}");
+            let lat = &row[side]["latency_us"];
+            assert!(lat["p50"].as_u64() <= lat["p99"].as_u64(), "{row}");
+        }
+        assert!(row["ratio"]["events_per_sec"].as_f64().unwrap() > 0.0);
+    }
+}
+
+#[test]
+fn the_many_call_variant_prints_a_table() {
+    let out = bench(&[
+        "-c",
+        "2",
+        "-b",
+        BENCH_RAW,
+        "--config",
+        r#"{"calls":10}"#,
+        BENCH_PLUGIN,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.starts_with("server"), "{table}");
+    assert!(table.contains("bench-plugin"), "{table}");
+    assert!(table.contains("baseline"), "{table}");
+    assert!(table.contains("x events/s"), "{table}");
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    let out = Command::new(common::GATEWAY)
+        .args(["bench", "-c", "zero", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--connections"));
+}
