@@ -11,7 +11,7 @@
 //!   model of Kong as the `kong-pdk-test` kit.
 //! - `kong-pdk-dev check <plugin-executable>` ([`check`]): a conformance
 //!   check of a plugin executable against Kong's side of the contract.
-//! - `kong-pdk-dev bench <plugin-executable>` ([`bench`]): a Kong-side load
+//! - `kong-pdk-dev bench <plugin-executable>` ([`mod@bench`]): a Kong-side load
 //!   driver, side by side with a minimal raw server (`bench-raw`).
 //!
 //! See the crate's README for the commands.
