@@ -432,7 +432,12 @@ services:
         res.json(),
         serde_json::json!({"message": "An unexpected error occurred"})
     );
-    assert!(gw.log().contains("starting instance"), "{}", gw.log());
+    // The gateway logs after answering; give the line a moment.
+    assert!(
+        gw.wait_for("starting instance", std::time::Duration::from_secs(5)),
+        "{}",
+        gw.log()
+    );
 }
 
 #[tokio::test]
