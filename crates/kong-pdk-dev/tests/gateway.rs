@@ -398,10 +398,12 @@ async fn an_externally_restarted_server_gets_instances_again_like_kong_resets_th
         log.contains("resetting instances and running the phase again"),
         "{log}"
     );
-    assert_eq!(
+    // Started again after the restart (more than once if a second pooled
+    // connection of the dead server was tried first).
+    assert!(
         log.matches("started instance 1 of plugin 'rust-hello'")
-            .count(),
-        2,
+            .count()
+            >= 2,
         "{log}"
     );
     server.kill().unwrap();
