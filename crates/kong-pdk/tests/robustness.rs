@@ -261,3 +261,113 @@ async fn instance_churn_leaves_nothing_behind() {
     server.settles().await;
     server.stop().await;
 }
+
+/// Fails the way its config says, in whichever phase Kong calls.
+#[derive(Debug, Deserialize, Schema)]
+struct Faulty {
+    how: String,
+}
+
+impl Faulty {
+    async fn fail(&self, kong: &mut Kong) -> PhaseResult {
+        kong.request().get_header("x").await?;
+        match self.how.as_str() {
+            "error" => Err("it went wrong".into()),
+            "panic" => panic!("it blew up"),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[kong_pdk::plugin]
+impl Plugin for Faulty {
+    async fn certificate(&self, kong: &mut Kong) -> PhaseResult {
+        self.fail(kong).await
+    }
+    async fn rewrite(&self, kong: &mut Kong) -> PhaseResult {
+        self.fail(kong).await
+    }
+    async fn access(&self, kong: &mut Kong) -> PhaseResult {
+        self.fail(kong).await
+    }
+    async fn response(&self, kong: &mut Kong) -> PhaseResult {
+        self.fail(kong).await
+    }
+    async fn preread(&self, kong: &mut Kong) -> PhaseResult {
+        self.fail(kong).await
+    }
+    async fn log(&self, kong: &mut Kong) -> PhaseResult {
+        self.fail(kong).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_and_panics_in_every_phase_take_kongs_path_and_hurt_no_one() {
+    let server = TestServer::start(Server::<Faulty>::new("1.0.0", 1).name("faulty")).await;
+    let start = |how: &'static str, seq: i64| {
+        let server = &server;
+        async move {
+            let mut conn = server.connect().await;
+            let config = format!(r#"{{"how":"{how}","__seq__":{seq}}}"#);
+            conn.start_instance("faulty", &config)
+                .await
+                .unwrap()
+                .unwrap()
+                .instance_id
+        }
+    };
+    let error = start("error", 1).await;
+    let panic = start("panic", 2).await;
+    let fine = start("fine", 3).await;
+    let answer = |_: &kong_pdk_test::Call| Reply::message(&pb::Str { v: "value".into() });
+    for phase in [
+        "certificate",
+        "rewrite",
+        "access",
+        "response",
+        "preread",
+        "log",
+    ] {
+        // A healthy event runs on its own connection at the same time.
+        let mut busy = server.connect().await;
+        send_event_in(&mut busy, fine, phase).await;
+        assert_eq!(
+            busy.read_frame().await.unwrap().unwrap(),
+            b"kong.request.get_header"
+        );
+        for id in [error, panic] {
+            let mut conn = server.connect().await;
+            let result = conn.handle_event(id, phase, answer).await.unwrap();
+            assert_eq!(
+                result.methods()[..2],
+                ["kong.request.get_header", "kong.log.err"]
+            );
+            if matches!(phase, "certificate" | "log") {
+                assert_eq!(result.end, EventEnd::Returned, "{phase}: only logged");
+            } else {
+                let EventEnd::Exit(exit) = &result.end else {
+                    panic!("{phase}: no 500: {:?}", result.end)
+                };
+                assert_eq!(exit.status, 500, "{phase}");
+            }
+        }
+        // The healthy event was not disturbed.
+        busy.read_frame().await.unwrap().unwrap();
+        busy.write_frame(&pb::Str { v: "v".into() }.encode_to_vec())
+            .await
+            .unwrap();
+        assert_eq!(busy.read_frame().await.unwrap().unwrap(), b"", "{phase}");
+        let ret = busy.read_frame().await.unwrap().unwrap();
+        assert!(pb::RpcReturn::decode(&ret[..]).unwrap().r#return.is_none());
+    }
+    server.stop().await.unwrap();
+}
+
+async fn send_event_in(conn: &mut Connection, id: i32, phase: &str) {
+    conn.send_call(pb::rpc_call::Call::CmdHandleEvent(pb::CmdHandleEvent {
+        instance_id: id,
+        event_name: phase.into(),
+    }))
+    .await
+    .unwrap();
+}
