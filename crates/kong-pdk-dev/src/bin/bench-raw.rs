@@ -51,6 +51,17 @@ fn main() {
     });
 }
 
+/// What an instance needs: its config.
+struct Instance {
+    message: String,
+    calls: u64,
+}
+
+/// Instances by id, shared by all connections (Kong starts an instance on
+/// one connection and sends its events on others).
+static INSTANCES: std::sync::Mutex<std::collections::BTreeMap<i32, std::sync::Arc<Instance>>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
 /// Headers read by the extra calls of the many-call variant (same list as
 /// `bench-plugin`).
 const HEADERS: [&str; 4] = ["user-agent", "accept", "x-request-id", "x-forwarded-for"];
@@ -71,8 +82,7 @@ async fn serve(stream: UnixStream) -> std::io::Result<()> {
     let mut io = BufReader::new(stream);
     let mut buf = Vec::with_capacity(256);
     let mut out = Vec::with_capacity(256);
-    let mut message = String::from("Kong!");
-    let mut calls = 2;
+
     loop {
         read_frame(&mut io, &mut buf).await?;
         let call = pb::RpcCall::decode(&buf[..]).map_err(std::io::Error::other)?;
@@ -81,13 +91,15 @@ async fn serve(stream: UnixStream) -> std::io::Result<()> {
             Some(Call::CmdStartInstance(start)) => {
                 let config: serde_json::Value =
                     serde_json::from_slice(&start.config).map_err(std::io::Error::other)?;
-                if let Some(m) = config["message"].as_str() {
-                    message = m.to_owned();
-                }
-                if let Some(n) = config["calls"].as_u64() {
-                    calls = n.max(1);
-                }
                 let seq = config["__seq__"].as_i64().unwrap_or(1) as i32;
+                let instance = Instance {
+                    message: config["message"].as_str().unwrap_or("Kong!").to_owned(),
+                    calls: config["calls"].as_u64().unwrap_or(2).max(1),
+                };
+                INSTANCES
+                    .lock()
+                    .unwrap()
+                    .insert(seq, std::sync::Arc::new(instance));
                 let ret = pb::RpcReturn {
                     sequence: call.sequence,
                     r#return: Some(Return::InstanceStatus(pb::InstanceStatus {
@@ -99,9 +111,13 @@ async fn serve(stream: UnixStream) -> std::io::Result<()> {
                 };
                 frame(&mut out, &ret.encode_to_vec());
             }
-            Some(Call::CmdHandleEvent(_)) => {
+            Some(Call::CmdHandleEvent(event)) => {
+                let Some(instance) = INSTANCES.lock().unwrap().get(&event.instance_id).cloned()
+                else {
+                    return Ok(()); // unknown instance: close, as Kong expects
+                };
                 let mut host = String::new();
-                for n in 1..calls {
+                for n in 1..instance.calls {
                     let name = if n == 1 {
                         "host"
                     } else {
@@ -121,7 +137,8 @@ async fn serve(stream: UnixStream) -> std::io::Result<()> {
                     k: "x-hello-from-rust".into(),
                     v: Some(pb::Value {
                         kind: Some(pb::ValueKind::StringValue(format!(
-                            "Rust says {message} to {host}"
+                            "Rust says {} to {host}",
+                            instance.message
                         ))),
                     }),
                 };
