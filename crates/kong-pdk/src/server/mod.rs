@@ -450,31 +450,28 @@ fn bind(path: &Path, mode: u32) -> io::Result<UnixListener> {
     UnixListener::from_std(listener)
 }
 
-/// Resolves on SIGTERM (what Kong sends), SIGINT, or when the parent process
-/// (Kong) is gone.
-async fn shutdown_signal() {
+/// Resolves on SIGTERM (what Kong sends) or SIGINT, with the signal's name.
+/// Useful for code that runs beside [`Server::serve`] and stops with it.
+pub async fn termination_signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).ok();
-    let mut int = signal(SignalKind::interrupt()).ok();
-    let term = async {
-        match term.as_mut() {
-            Some(s) => {
+    async fn wait(kind: SignalKind) {
+        match signal(kind) {
+            Ok(mut s) => {
                 s.recv().await;
             }
-            None => std::future::pending().await,
+            Err(_) => std::future::pending().await,
         }
-    };
-    let int = async {
-        match int.as_mut() {
-            Some(s) => {
-                s.recv().await;
-            }
-            None => std::future::pending().await,
-        }
-    };
+    }
     tokio::select! {
-        () = term => tracing::info!("SIGTERM received, shutting down"),
-        () = int => tracing::info!("SIGINT received, shutting down"),
+        () = wait(SignalKind::terminate()) => "SIGTERM",
+        () = wait(SignalKind::interrupt()) => "SIGINT",
+    }
+}
+
+/// Resolves on SIGTERM, SIGINT, or when the parent process (Kong) is gone.
+async fn shutdown_signal() {
+    tokio::select! {
+        name = termination_signal() => tracing::info!("{name} received, shutting down"),
         () = parent_gone() => tracing::info!("parent process exited, shutting down"),
     }
 }
