@@ -852,3 +852,31 @@ async fn max_outside_kongs_limits_is_refused_before_sending() {
     assert_eq!(result.end, EventEnd::Returned);
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_body_buffered_to_a_file_can_be_read_with_a_limit() {
+    use kong_pdk::pdk::RawBody;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("0000000001");
+    std::fs::write(&file, b"a large body").unwrap();
+    let body = RawBody::File(file.clone());
+    assert_eq!(
+        body.clone().into_bytes(1024).await.unwrap(),
+        b"a large body"
+    );
+    let too_big = body.into_bytes(4).await.unwrap_err();
+    assert!(
+        too_big.to_string().contains("exceed the limit of 4"),
+        "{too_big}"
+    );
+    let missing = RawBody::File(dir.path().join("gone"))
+        .into_bytes(1024)
+        .await
+        .unwrap_err();
+    assert!(missing.to_string().contains("gone"), "{missing}");
+    let in_memory = RawBody::InMemory(b"x".to_vec())
+        .into_bytes(0)
+        .await
+        .unwrap();
+    assert_eq!(in_memory, b"x");
+}

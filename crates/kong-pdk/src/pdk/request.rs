@@ -22,6 +22,45 @@ pub enum RawBody {
     File(PathBuf),
 }
 
+impl RawBody {
+    /// The body's bytes: in memory as is, or read from nginx's temp file
+    /// (refusing files larger than `max_file_size` bytes). Reading the file
+    /// only works where the plugin server shares Kong's filesystem and may
+    /// read nginx's `client_body_temp` files; the error says which file
+    /// could not be read.
+    pub async fn into_bytes(self, max_file_size: u64) -> std::io::Result<Vec<u8>> {
+        match self {
+            RawBody::InMemory(bytes) => Ok(bytes),
+            RawBody::File(path) => {
+                let path_text = path.display().to_string();
+                let with_path = move |e: std::io::Error| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!("cannot read the request body buffered to {path_text}: {e}"),
+                    )
+                };
+                let read = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+                    use std::io::Read;
+                    let file = std::fs::File::open(&path)?;
+                    let len = file.metadata()?.len();
+                    if len > max_file_size {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            format!("{len} bytes exceed the limit of {max_file_size}"),
+                        ));
+                    }
+                    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+                    file.take(max_file_size).read_to_end(&mut bytes)?;
+                    Ok(bytes)
+                })
+                .await
+                .map_err(std::io::Error::other)?;
+                read.map_err(with_path)
+            }
+        }
+    }
+}
+
 /// Captures of a regex route (`kong.request.get_uri_captures`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UriCaptures {
