@@ -82,6 +82,22 @@ impl PluginProcess {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
+    /// Waits (up to `limit`) until the server's stderr contains `needle`;
+    /// the stderr text either way, for the assertion message.
+    pub fn wait_for_stderr(&self, needle: &str, limit: Duration) -> Result<String, String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let text = self.stderr();
+            if text.contains(needle) {
+                return Ok(text);
+            }
+            if Instant::now() > deadline {
+                return Err(format!("no {needle:?} within {limit:?} in:\n{text}"));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Sends SIGTERM (what Kong sends) and waits up to 10 s for the exit.
     pub fn terminate(&mut self) -> io::Result<ExitStatus> {
         let pid = self.pid();

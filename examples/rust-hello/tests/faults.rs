@@ -32,13 +32,9 @@ async fn closed(conn: &mut Connection) -> bool {
 }
 
 async fn wait_for_log(server: &PluginProcess, needle: &str) {
-    for _ in 0..200 {
-        if server.stderr().contains(needle) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    if let Err(e) = server.wait_for_stderr(needle, Duration::from_secs(10)) {
+        panic!("{e}");
     }
-    panic!("no log line with {needle:?}:\n{}", server.stderr());
 }
 
 #[tokio::test]

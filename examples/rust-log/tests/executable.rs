@@ -89,10 +89,9 @@ async fn unopenable_path_fails_the_instance_start_with_a_clear_log() {
         .await
         .unwrap();
     assert!(refused.is_none(), "start fails: connection closed");
-    // Give the server a moment to flush its log line.
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let log = server.stderr();
-    assert!(log.contains("cannot open log file"), "{log}");
+    let log = server
+        .wait_for_stderr("cannot open log file", std::time::Duration::from_secs(10))
+        .unwrap();
     assert!(log.contains("no-such-dir/x.log"), "{log}");
 }
 
@@ -105,10 +104,7 @@ async fn missing_required_path_fails_the_start() {
         .await
         .unwrap();
     assert!(refused.is_none());
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    assert!(
-        server.stderr().contains("missing field `path`"),
-        "{}",
-        server.stderr()
-    );
+    server
+        .wait_for_stderr("missing field `path`", std::time::Duration::from_secs(10))
+        .unwrap();
 }

@@ -68,10 +68,7 @@ async fn a_malformed_header_rule_fails_the_instance_start() {
         .await
         .unwrap();
     assert!(refused.is_none());
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    assert!(
-        server.stderr().contains("is not name:value"),
-        "{}",
-        server.stderr()
-    );
+    server
+        .wait_for_stderr("is not name:value", std::time::Duration::from_secs(10))
+        .unwrap();
 }
