@@ -20,6 +20,10 @@ pub(crate) struct Conn {
     pub(crate) read_buf: Vec<u8>,
     pub(crate) write_buf: Vec<u8>,
     pub(crate) max_frame: u32,
+    /// Set when a handler calls `kong.response.exit`. Shared with the code
+    /// polling the handler, which cannot look into `Kong` while the handler
+    /// borrows it; one per connection, reset for each event.
+    exited: Arc<AtomicBool>,
 }
 
 impl Conn {
@@ -29,6 +33,7 @@ impl Conn {
             read_buf: Vec::with_capacity(512),
             write_buf: Vec::with_capacity(512),
             max_frame,
+            exited: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -69,7 +74,6 @@ pub struct Kong {
     pub(crate) conn: Conn,
     phase: Phase,
     pub(crate) state: CallState,
-    exited: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for Kong {
@@ -83,11 +87,11 @@ impl fmt::Debug for Kong {
 
 impl Kong {
     pub(crate) fn new(conn: Conn, phase: Phase) -> Kong {
+        conn.exited.store(false, Ordering::Relaxed);
         Kong {
             conn,
             phase,
             state: CallState::Idle,
-            exited: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -158,7 +162,7 @@ impl Kong {
 
     /// A flag that turns true when the handler calls `kong.response.exit`.
     pub(crate) fn exit_flag(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.exited)
+        Arc::clone(&self.conn.exited)
     }
 
     pub(crate) fn into_conn(self) -> Conn {
@@ -241,7 +245,7 @@ impl Kong {
     ) -> Result<()> {
         self.send(method, args).await?;
         self.state = CallState::Exited;
-        self.exited.store(true, Ordering::Release);
+        self.conn.exited.store(true, Ordering::Release);
         Ok(())
     }
 }
