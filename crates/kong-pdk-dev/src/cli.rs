@@ -21,6 +21,9 @@ Usage:
       prints a table; exits 1 when a check fails.
       --config JSON  the plugin config to start the instance with
                      (default: built from the schema)
+  kong-pdk-dev schema-lua <plugin-executable>
+      Prints the plugin's schema (from its -dump) as a Lua schema.lua
+      module, e.g. to upload a custom plugin's schema to Konnect.
   kong-pdk-dev bench [options] <plugin-executable>
       Load-tests a plugin executable like Kong's workers would and compares
       it with the minimal raw server bench-raw; `bench --help` for options.
@@ -36,6 +39,8 @@ pub enum Command {
     Check(check::Options),
     /// `bench` and its arguments.
     Bench(Vec<String>),
+    /// `schema-lua <exe>`.
+    SchemaLua(PathBuf),
     /// `help`, `-h`, `--help`.
     Help,
     /// `--version`.
@@ -112,8 +117,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
             Ok(Command::Check(check::Options { executable, config }))
         }
         "bench" => Ok(Command::Bench(it.collect())),
+        "schema-lua" => match (it.next(), it.next()) {
+            (Some(exe), None) if !exe.starts_with('-') => Ok(Command::SchemaLua(exe.into())),
+            _ => Err("schema-lua: give exactly one plugin executable".into()),
+        },
         other => Err(format!(
-            "unknown command {other:?} (gateway, check or bench)"
+            "unknown command {other:?} (gateway, check, schema-lua or bench)"
         )),
     }
 }
@@ -139,8 +148,10 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Command::Bench(args) = &command {
-        return bench(args);
+    match &command {
+        Command::Bench(args) => return bench(args),
+        Command::SchemaLua(exe) => return crate::lua_schema::main(exe),
+        _ => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -154,6 +165,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     };
     match command {
         Command::Bench(args) => bench(&args),
+        Command::SchemaLua(exe) => crate::lua_schema::main(&exe),
         Command::Help => {
             print!("{USAGE}");
             ExitCode::SUCCESS

@@ -11,6 +11,8 @@
 //!   model of Kong as the `kong-pdk-test` kit.
 //! - `kong-pdk-dev check <plugin-executable>` ([`check`]): a conformance
 //!   check of a plugin executable against Kong's side of the contract.
+//! - `kong-pdk-dev schema-lua <plugin-executable>` ([`lua_schema`]): the
+//!   plugin's schema as a Lua `schema.lua` module.
 //! - `kong-pdk-dev bench <plugin-executable>` ([`mod@bench`]): a Kong-side load
 //!   driver, side by side with a minimal raw server (`bench-raw`).
 //!
@@ -26,6 +28,7 @@ pub mod echo;
 pub mod error;
 pub mod gateway;
 pub mod log;
+pub mod lua_schema;
 pub mod proxy;
 pub mod router;
 pub mod rpc;
