@@ -42,7 +42,7 @@ pub(crate) struct Instances<P> {
     next_free_id: AtomicI32,
     epoch: Instant,
     idle_timeout: Duration,
-    counters: Arc<super::Counters>,
+    counters: Arc<super::stats::Counters>,
 }
 
 fn millis_since(epoch: Instant) -> u64 {
@@ -50,7 +50,7 @@ fn millis_since(epoch: Instant) -> u64 {
 }
 
 impl<P> Instances<P> {
-    pub(crate) fn new(idle_timeout: Duration, counters: Arc<super::Counters>) -> Self {
+    pub(crate) fn new(idle_timeout: Duration, counters: Arc<super::stats::Counters>) -> Self {
         Instances {
             map: Mutex::new(HashMap::new()),
             next_free_id: AtomicI32::new(i32::MAX),

@@ -10,42 +10,32 @@ mod connection;
 mod dump;
 mod handler;
 mod instances;
+mod shared;
+mod signals;
+mod socket;
+mod stats;
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::io;
 use std::marker::PhantomData;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use kong_pdk_proto as pb;
 use tokio::net::UnixListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub use self::cli::{Command, DEFAULT_PREFIX, UsageError, parse as parse_args, usage};
 pub use self::dump::PROTOCOL;
-use self::instances::{Instance, Instances};
+use self::shared::Shared;
+use self::signals::shutdown_signal;
+pub use self::signals::termination_signal;
+use self::socket::{DEFAULT_SOCKET_MODE, bind, socket_mode_from_env};
+pub use self::stats::ServerStats;
 use crate::plugin::Plugin;
-
-/// Owner read/write only: Kong's worker user (who starts the server) and root.
-const DEFAULT_SOCKET_MODE: u32 = 0o600;
-
-fn socket_mode_from_env() -> Option<u32> {
-    let text = std::env::var("KONG_PDK_SOCKET_MODE").ok()?;
-    match u32::from_str_radix(text.trim().trim_start_matches("0o"), 8) {
-        Ok(mode) if mode <= 0o777 => Some(mode),
-        _ => {
-            eprintln!("ignoring KONG_PDK_SOCKET_MODE={text:?}: not an octal mode like 660");
-            None
-        }
-    }
-}
 
 /// Tunables of a [`Server`].
 #[derive(Debug, Clone)]
@@ -69,51 +59,6 @@ impl Default for Settings {
             exit_close_timeout: Duration::from_secs(60),
             socket_mode: socket_mode_from_env().unwrap_or(DEFAULT_SOCKET_MODE),
         }
-    }
-}
-
-/// Live counts of a running server, for tests and monitoring.
-#[derive(Debug, Clone, Default)]
-pub struct ServerStats(Arc<Counters>);
-
-#[derive(Debug, Default)]
-struct Counters {
-    connections: AtomicUsize,
-    events: AtomicUsize,
-    instances: AtomicUsize,
-}
-
-impl ServerStats {
-    /// Open connections from Kong.
-    pub fn connections(&self) -> usize {
-        self.0.connections.load(Ordering::Acquire)
-    }
-
-    /// Events (phase handlers) running now.
-    pub fn events_in_flight(&self) -> usize {
-        self.0.events.load(Ordering::Acquire)
-    }
-
-    /// Plugin instances alive.
-    pub fn instances(&self) -> usize {
-        self.0.instances.load(Ordering::Acquire)
-    }
-}
-
-/// Decrements a counter when dropped.
-#[derive(Debug)]
-struct Counted<'a>(&'a AtomicUsize);
-
-impl<'a> Counted<'a> {
-    fn new(counter: &'a AtomicUsize) -> Self {
-        counter.fetch_add(1, Ordering::AcqRel);
-        Counted(counter)
-    }
-}
-
-impl Drop for Counted<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -392,105 +337,6 @@ fn executable_name() -> String {
         .unwrap_or_else(|| "kong-plugin".to_owned())
 }
 
-/// Binds the socket, replacing a stale file but never a live server's socket.
-fn bind(path: &Path, mode: u32) -> io::Result<UnixListener> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if !dir.is_dir() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!(
-                "the Kong prefix {} does not exist or is not a directory (set it with -kong-prefix)",
-                dir.display()
-            ),
-        ));
-    }
-    if std::fs::symlink_metadata(path).is_ok() {
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(io::Error::new(
-                io::ErrorKind::AddrInUse,
-                format!("another server is already listening on {}", path.display()),
-            ));
-        }
-        std::fs::remove_file(path).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot remove stale socket {}: {e}", path.display()),
-            )
-        })?;
-    }
-    // Bind under a temporary name, set the mode, then link it into place:
-    // nobody can connect before the permissions are right, and the link
-    // fails if another server took the path meanwhile.
-    let tmp = path.with_extension(format!("socket.{}.tmp", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let listener = std::os::unix::net::UnixListener::bind(&tmp).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot create socket {}: {e}", path.display()),
-        )
-    })?;
-    let placed = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
-        .and_then(|()| std::fs::hard_link(&tmp, path));
-    let _ = std::fs::remove_file(&tmp);
-    placed.map_err(|e| {
-        let why = if e.kind() == io::ErrorKind::AlreadyExists {
-            "another server created it at the same time".to_owned()
-        } else {
-            e.to_string()
-        };
-        io::Error::new(
-            e.kind(),
-            format!("cannot create socket {}: {why}", path.display()),
-        )
-    })?;
-    listener.set_nonblocking(true)?;
-    UnixListener::from_std(listener)
-}
-
-/// Resolves on SIGTERM (what Kong sends) or SIGINT, with the signal's name.
-/// Useful for code that runs beside [`Server::serve`] and stops with it.
-pub async fn termination_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    async fn wait(kind: SignalKind) {
-        match signal(kind) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    }
-    tokio::select! {
-        () = wait(SignalKind::terminate()) => "SIGTERM",
-        () = wait(SignalKind::interrupt()) => "SIGINT",
-    }
-}
-
-/// Resolves on SIGTERM, SIGINT, or when the parent process (Kong) is gone.
-async fn shutdown_signal() {
-    tokio::select! {
-        name = termination_signal() => tracing::info!("{name} received, shutting down"),
-        () = parent_gone() => tracing::info!("parent process exited, shutting down"),
-    }
-}
-
-/// Resolves when this process is re-parented (its parent died).
-async fn parent_gone() {
-    let parent = std::os::unix::process::parent_id();
-    if parent == 1 {
-        // Started by init (e.g. a container's entry point): nothing to watch.
-        return std::future::pending().await;
-    }
-    loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        if std::os::unix::process::parent_id() != parent {
-            return;
-        }
-    }
-}
-
 /// Logs go to stderr, one line each, without colours or timestamps: Kong
 /// re-logs every line of its plugin servers with its own timestamp.
 fn init_logging() {
@@ -508,153 +354,4 @@ fn init_logging() {
         .with_target(false)
         .with_max_level(level)
         .try_init();
-}
-
-/// What every connection of one server shares.
-#[derive(Debug)]
-pub(crate) struct Shared<P> {
-    name: String,
-    version: String,
-    priority: i32,
-    schema: String,
-    declared_fields: HashSet<String>,
-    loaded_at: i64,
-    settings: Settings,
-    instances: Instances<P>,
-    stats: ServerStats,
-}
-
-/// Keys Kong adds to every instance config (kong-side-contract §8).
-const KONG_EXTRA_KEYS: [&str; 8] = [
-    "__seq__",
-    "__plugin_id",
-    "__key__",
-    "__ws_id",
-    "route_id",
-    "service_id",
-    "consumer_id",
-    "plugin_instance_name",
-];
-
-impl<P: Plugin> Shared<P> {
-    fn new(server: Server<P>) -> Self {
-        let schema = server.schema();
-        let declared_fields = schema["fields"][0]["config"]["fields"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|f| f.as_object())
-            .flat_map(|f| f.keys().cloned())
-            .collect();
-        Shared {
-            schema: schema.to_string(),
-            declared_fields,
-            loaded_at: unix_now(),
-            instances: Instances::new(
-                server.settings.instance_idle_timeout,
-                Arc::clone(&server.stats.0),
-            ),
-            stats: server.stats,
-            name: server.name,
-            version: server.version,
-            priority: server.priority,
-            settings: server.settings,
-        }
-    }
-
-    fn count_event(&self) -> Counted<'_> {
-        Counted::new(&self.stats.0.events)
-    }
-
-    fn count_connection(&self) -> Counted<'_> {
-        Counted::new(&self.stats.0.connections)
-    }
-
-    fn events_in_flight(&self) -> usize {
-        self.stats.events_in_flight()
-    }
-
-    fn plugin_info(&self) -> pb::PluginInfo {
-        pb::PluginInfo {
-            name: self.name.clone(),
-            updated_at: self.loaded_at,
-            loaded_at: self.loaded_at,
-            phases: P::PHASES.iter().map(|p| p.as_str().to_owned()).collect(),
-            version: self.version.clone(),
-            priority: self.priority,
-            schema: self.schema.clone(),
-        }
-    }
-
-    fn status(&self, instance: &Instance<P>) -> pb::InstanceStatus {
-        pb::InstanceStatus {
-            name: self.name.clone(),
-            instance_id: instance.id,
-            config: None,
-            started_at: instance.started_at,
-        }
-    }
-
-    /// Builds an instance from Kong's config JSON; `None` (after logging why)
-    /// closes the connection, which fails the start on Kong's side.
-    async fn start_instance(&self, name: &str, config: &[u8]) -> Option<pb::InstanceStatus> {
-        if name != self.name {
-            tracing::error!(
-                "cannot start an instance of plugin {name:?}: this server runs {:?}",
-                self.name
-            );
-            return None;
-        }
-        let (seq, mut plugin) = match self.decode_config(config) {
-            Ok(decoded) => decoded,
-            Err(e) => {
-                tracing::error!("cannot start an instance of {name}: {e}");
-                return None;
-            }
-        };
-        if let Err(e) = plugin.init().await {
-            tracing::error!("cannot start an instance of {name}: init failed: {e}");
-            return None;
-        }
-        let instance = self.instances.insert(seq, plugin);
-        tracing::info!("started instance {} of {name}", instance.id);
-        Some(self.status(&instance))
-    }
-
-    /// Kong's config JSON → (`__seq__`, plugin). `null`s count as absent.
-    /// Kong's extra keys (`__seq__`, `route_id`, …) are kept, so a config
-    /// type may read them (`#[kong(skip)] route_id: Option<String>`); if the
-    /// type refuses them (`deny_unknown_fields`), they are removed and the
-    /// config is tried again.
-    pub(crate) fn decode_config(&self, config: &[u8]) -> Result<(i32, P), String> {
-        let json: serde_json::Value = serde_json::from_slice(config)
-            .map_err(|e| format!("the config is not valid JSON: {e}"))?;
-        let serde_json::Value::Object(object) = crate::value::strip_nulls(json) else {
-            return Err("the config is not a JSON object".into());
-        };
-        let seq = object
-            .get("__seq__")
-            .and_then(serde_json::Value::as_i64)
-            .and_then(|s| i32::try_from(s).ok())
-            .unwrap_or(0);
-        let with_kong_keys = serde_json::Value::Object(object.clone());
-        if let Ok(plugin) = serde_json::from_value(with_kong_keys) {
-            return Ok((seq, plugin));
-        }
-        let mut object = object;
-        for key in KONG_EXTRA_KEYS {
-            if !self.declared_fields.contains(key) {
-                object.remove(key);
-            }
-        }
-        let plugin = serde_json::from_value(serde_json::Value::Object(object))
-            .map_err(|e| format!("the config does not match the plugin's config type: {e}"))?;
-        Ok((seq, plugin))
-    }
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

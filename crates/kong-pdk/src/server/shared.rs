@@ -1,0 +1,166 @@
+//! What every connection of one server shares: the plugin's identity, the
+//! settings, the instances, and how Kong's config JSON becomes an instance.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use kong_pdk_proto as pb;
+
+use super::instances::{Instance, Instances};
+use super::stats::{Counted, ServerStats};
+use super::{Server, Settings};
+use crate::plugin::Plugin;
+
+/// What every connection of one server shares.
+#[derive(Debug)]
+pub(crate) struct Shared<P> {
+    pub(super) name: String,
+    pub(super) version: String,
+    pub(super) priority: i32,
+    pub(super) schema: String,
+    pub(super) declared_fields: HashSet<String>,
+    pub(super) loaded_at: i64,
+    pub(super) settings: Settings,
+    pub(super) instances: Instances<P>,
+    pub(super) stats: ServerStats,
+}
+
+/// Keys Kong adds to every instance config (kong-side-contract §8).
+const KONG_EXTRA_KEYS: [&str; 8] = [
+    "__seq__",
+    "__plugin_id",
+    "__key__",
+    "__ws_id",
+    "route_id",
+    "service_id",
+    "consumer_id",
+    "plugin_instance_name",
+];
+
+impl<P: Plugin> Shared<P> {
+    pub(super) fn new(server: Server<P>) -> Self {
+        let schema = server.schema();
+        let declared_fields = schema["fields"][0]["config"]["fields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.as_object())
+            .flat_map(|f| f.keys().cloned())
+            .collect();
+        Shared {
+            schema: schema.to_string(),
+            declared_fields,
+            loaded_at: unix_now(),
+            instances: Instances::new(
+                server.settings.instance_idle_timeout,
+                Arc::clone(&server.stats.0),
+            ),
+            stats: server.stats,
+            name: server.name,
+            version: server.version,
+            priority: server.priority,
+            settings: server.settings,
+        }
+    }
+
+    pub(super) fn count_event(&self) -> Counted<'_> {
+        Counted::new(&self.stats.0.events)
+    }
+
+    pub(super) fn count_connection(&self) -> Counted<'_> {
+        Counted::new(&self.stats.0.connections)
+    }
+
+    pub(super) fn events_in_flight(&self) -> usize {
+        self.stats.events_in_flight()
+    }
+
+    pub(super) fn plugin_info(&self) -> pb::PluginInfo {
+        pb::PluginInfo {
+            name: self.name.clone(),
+            updated_at: self.loaded_at,
+            loaded_at: self.loaded_at,
+            phases: P::PHASES.iter().map(|p| p.as_str().to_owned()).collect(),
+            version: self.version.clone(),
+            priority: self.priority,
+            schema: self.schema.clone(),
+        }
+    }
+
+    pub(super) fn status(&self, instance: &Instance<P>) -> pb::InstanceStatus {
+        pb::InstanceStatus {
+            name: self.name.clone(),
+            instance_id: instance.id,
+            config: None,
+            started_at: instance.started_at,
+        }
+    }
+
+    /// Builds an instance from Kong's config JSON; `None` (after logging why)
+    /// closes the connection, which fails the start on Kong's side.
+    pub(super) async fn start_instance(
+        &self,
+        name: &str,
+        config: &[u8],
+    ) -> Option<pb::InstanceStatus> {
+        if name != self.name {
+            tracing::error!(
+                "cannot start an instance of plugin {name:?}: this server runs {:?}",
+                self.name
+            );
+            return None;
+        }
+        let (seq, mut plugin) = match self.decode_config(config) {
+            Ok(decoded) => decoded,
+            Err(e) => {
+                tracing::error!("cannot start an instance of {name}: {e}");
+                return None;
+            }
+        };
+        if let Err(e) = plugin.init().await {
+            tracing::error!("cannot start an instance of {name}: init failed: {e}");
+            return None;
+        }
+        let instance = self.instances.insert(seq, plugin);
+        tracing::info!("started instance {} of {name}", instance.id);
+        Some(self.status(&instance))
+    }
+
+    /// Kong's config JSON → (`__seq__`, plugin). `null`s count as absent.
+    /// Kong's extra keys (`__seq__`, `route_id`, …) are kept, so a config
+    /// type may read them (`#[kong(skip)] route_id: Option<String>`); if the
+    /// type refuses them (`deny_unknown_fields`), they are removed and the
+    /// config is tried again.
+    pub(crate) fn decode_config(&self, config: &[u8]) -> Result<(i32, P), String> {
+        let json: serde_json::Value = serde_json::from_slice(config)
+            .map_err(|e| format!("the config is not valid JSON: {e}"))?;
+        let serde_json::Value::Object(object) = crate::value::strip_nulls(json) else {
+            return Err("the config is not a JSON object".into());
+        };
+        let seq = object
+            .get("__seq__")
+            .and_then(serde_json::Value::as_i64)
+            .and_then(|s| i32::try_from(s).ok())
+            .unwrap_or(0);
+        let with_kong_keys = serde_json::Value::Object(object.clone());
+        if let Ok(plugin) = serde_json::from_value(with_kong_keys) {
+            return Ok((seq, plugin));
+        }
+        let mut object = object;
+        for key in KONG_EXTRA_KEYS {
+            if !self.declared_fields.contains(key) {
+                object.remove(key);
+            }
+        }
+        let plugin = serde_json::from_value(serde_json::Value::Object(object))
+            .map_err(|e| format!("the config does not match the plugin's config type: {e}"))?;
+        Ok((seq, plugin))
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
