@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// Resolves on SIGTERM (what Kong sends) or SIGINT, with the signal's name.
-/// Useful for code that runs beside [`Server::serve`] and stops with it.
+/// Useful for code that runs beside [`Server::serve`](super::Server::serve) and stops with it.
 pub async fn termination_signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
     async fn wait(kind: SignalKind) {
