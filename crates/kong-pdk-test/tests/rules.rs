@@ -34,7 +34,7 @@ async fn a_call_kong_forbids_closes_the_connection_and_fails_with_500() {
     let out = env.run::<Forbidden>(json!({})).await;
     assert_eq!(
         SEEN.lock().unwrap().as_slice(),
-        [r#"ConnectionClosed { method: "kong.response.get_status" }"#]
+        [r#"ConnectionClosed { method: "kong.response.get_status", phase: Access }"#]
     );
     let reason = "kong.response.get_status cannot be called in the access phase (Kong allows it in: response, log)";
     assert_eq!(

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::io;
 
+use crate::plugin::Phase;
+
 /// The result of a PDK call.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -21,6 +23,8 @@ pub enum Error {
     ConnectionClosed {
         /// The PDK method that got no answer.
         method: &'static str,
+        /// The phase it was called in.
+        phase: Phase,
     },
     /// Reading or writing the socket failed.
     Io {
@@ -74,7 +78,7 @@ impl Error {
     /// The PDK method involved, when there is one.
     pub fn method(&self) -> Option<&'static str> {
         match self {
-            Error::ConnectionClosed { method }
+            Error::ConnectionClosed { method, .. }
             | Error::Io { method, .. }
             | Error::Decode { method, .. }
             | Error::Kong { method, .. }
@@ -89,11 +93,22 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::ConnectionClosed { method } => write!(
-                f,
-                "Kong closed the connection instead of answering {method} \
-                 (Kong rejects a PDK call this way when the phase does not allow it or the arguments are invalid)"
-            ),
+            Error::ConnectionClosed { method, phase } => {
+                write!(
+                    f,
+                    "Kong closed the connection instead of answering {method} in the {phase} phase \
+                     (Kong rejects a PDK call this way when the phase does not allow it or the arguments are invalid)"
+                )?;
+                if *phase == Phase::Log {
+                    f.write_str(
+                        "; the log phase runs after the response on saved data, so calls that read \
+                         the live request (method, path, query, body, client address, nginx \
+                         variables) fail there: read them in access and pass them on with \
+                         kong.ctx().set_shared",
+                    )?;
+                }
+                Ok(())
+            }
             Error::Io { method, source } => write!(f, "{method}: socket error: {source}"),
             Error::Decode { method, message } => {
                 write!(f, "{method}: cannot decode Kong's answer: {message}")

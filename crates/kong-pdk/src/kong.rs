@@ -204,9 +204,15 @@ impl Kong {
             Err(err) => {
                 self.state = CallState::Broken;
                 return Err(match err {
-                    ReadError::Eof => Error::ConnectionClosed { method },
+                    ReadError::Eof => Error::ConnectionClosed {
+                        method,
+                        phase: self.phase,
+                    },
                     ReadError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                        Error::ConnectionClosed { method }
+                        Error::ConnectionClosed {
+                            method,
+                            phase: self.phase,
+                        }
                     }
                     ReadError::Io(source) => Error::Io { method, source },
                     ReadError::TooLarge(size) => Error::FrameTooLarge {

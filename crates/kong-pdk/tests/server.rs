@@ -771,3 +771,43 @@ async fn socket_is_owner_only_by_default_and_configurable() {
     );
     shared.stop().await;
 }
+
+static LOG_PHASE_ERROR: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+/// Reads the method in the log phase, which Kong refuses.
+#[derive(Debug, Deserialize, Schema)]
+struct LogReadsMethod {}
+
+#[kong_pdk::plugin]
+impl Plugin for LogReadsMethod {
+    async fn log(&self, kong: &mut Kong) -> PhaseResult {
+        let err = kong.request().get_method().await.unwrap_err();
+        *LOG_PHASE_ERROR.lock().unwrap() = err.to_string();
+        Err(err.into())
+    }
+}
+
+#[tokio::test]
+async fn a_call_kong_refuses_in_the_log_phase_explains_what_to_do() {
+    let server = TestServer::start(Server::<LogReadsMethod>::new("1.0.0", 1).name("lrm")).await;
+    let mut conn = server.connect().await;
+    conn.start_instance("lrm", r#"{"__seq__":1}"#)
+        .await
+        .unwrap()
+        .unwrap();
+    let result = conn
+        .handle_event(1, "log", |_| Reply::Reject)
+        .await
+        .unwrap();
+    assert_eq!(
+        result.end,
+        EventEnd::Rejected("kong.request.get_method".into())
+    );
+    server.stop().await.unwrap();
+    let message = LOG_PHASE_ERROR.lock().unwrap().clone();
+    assert!(
+        message.contains("kong.request.get_method in the log phase"),
+        "{message}"
+    );
+    assert!(message.contains("kong.ctx().set_shared"), "{message}");
+}
