@@ -199,3 +199,18 @@ async fn stale_socket_file_is_replaced() {
     assert!(ret.is_some());
     child.kill().await.unwrap();
 }
+
+#[test]
+fn a_symlinked_binary_answers_to_the_link_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("my-hello");
+    std::os::unix::fs::symlink(EXE, &link).unwrap();
+    let out = Command::new(&link)
+        .args(["-dump", "-kong-prefix", "/p"])
+        .output()
+        .unwrap();
+    let dump: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(dump["Plugins"][0]["Name"], "my-hello");
+    assert_eq!(dump["Plugins"][0]["Schema"]["name"], "my-hello");
+    assert_eq!(dump["SocketPath"], "/p/my-hello.socket");
+}

@@ -329,11 +329,17 @@ impl<P: Plugin> Server<P> {
 }
 
 /// The executable's file name: the plugin name Kong knows it by.
+/// The name it was started as comes first, so one binary installed under
+/// several names (symlinks) answers to each; go-pdk resolves symlinks and
+/// would report the target's name instead.
 fn executable_name() -> String {
-    std::env::current_exe()
-        .ok()
-        .or_else(|| std::env::args_os().next().map(PathBuf::from))
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+    let file_name = |p: PathBuf| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(file_name)
+        .filter(|n| !n.is_empty())
+        .or_else(|| std::env::current_exe().ok().and_then(file_name))
         .unwrap_or_else(|| "kong-plugin".to_owned())
 }
 
