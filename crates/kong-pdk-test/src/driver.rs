@@ -159,6 +159,16 @@ impl Connection {
         Ok(self.sequence)
     }
 
+    /// Sends `cmd_handle_event` without running the event, for tests that
+    /// play the PDK calls by hand; returns the sequence number.
+    pub async fn send_event(&mut self, instance_id: i32, event: &str) -> io::Result<i64> {
+        self.send_call(rpc_call::Call::CmdHandleEvent(pb::CmdHandleEvent {
+            instance_id,
+            event_name: event.into(),
+        }))
+        .await
+    }
+
     /// Reads an `RpcReturn` and checks its sequence, as Kong asserts it.
     pub async fn read_return(&mut self, sequence: i64) -> io::Result<Option<pb::RpcReturn>> {
         let Some(frame) = self.read_frame().await? else {
@@ -233,11 +243,7 @@ impl Connection {
         event: &str,
         mut answer: impl FnMut(&Call) -> Reply,
     ) -> io::Result<EventResult> {
-        let call = rpc_call::Call::CmdHandleEvent(pb::CmdHandleEvent {
-            instance_id,
-            event_name: event.into(),
-        });
-        let seq = self.send_call(call).await?;
+        let seq = self.send_event(instance_id, event).await?;
         let mut calls = Vec::new();
         loop {
             let Some(method) = self.read_frame().await? else {

@@ -110,22 +110,13 @@ impl Running {
     }
 }
 
-async fn send_event(conn: &mut Connection, id: i32) {
-    conn.send_call(pb::rpc_call::Call::CmdHandleEvent(pb::CmdHandleEvent {
-        instance_id: id,
-        event_name: "access".into(),
-    }))
-    .await
-    .unwrap();
-}
-
 #[tokio::test]
 async fn kong_closing_mid_call_cancels_the_handler() {
     let server = Running::default().await;
     let id = server.instance(1, "call").await;
     let ok = server.instance(2, "ok").await;
     let mut conn = server.connect().await;
-    send_event(&mut conn, id).await;
+    conn.send_event(id, "access").await.unwrap();
     assert_eq!(
         conn.read_frame().await.unwrap().unwrap(),
         b"kong.request.get_header"
@@ -143,7 +134,7 @@ async fn kong_closing_while_the_handler_is_busy_cancels_it() {
     let server = Running::default().await;
     let id = server.instance(1, "sleep").await;
     let mut conn = server.connect().await;
-    send_event(&mut conn, id).await;
+    conn.send_event(id, "access").await.unwrap();
     server.until(|s| s.events_in_flight() == 1).await;
     drop(conn);
     // Well before the 30 s sleep or the 50 s deadline.
@@ -162,7 +153,7 @@ async fn a_peer_that_stops_reading_is_cut_off_at_the_deadline() {
     let id = server.instance(1, "big").await;
     let ok = server.instance(2, "ok").await;
     let mut conn = server.connect().await;
-    send_event(&mut conn, id).await;
+    conn.send_event(id, "access").await.unwrap();
     // Read nothing: the 8 MiB body cannot be written; the deadline cancels it.
     server.until(|s| s.events_in_flight() == 0).await;
     server.still_serves(ok).await;
@@ -218,7 +209,7 @@ async fn a_thousand_concurrent_connections() {
     }
     // Every connection has an event waiting on Kong at the same time.
     for conn in &mut conns {
-        send_event(conn, id).await;
+        conn.send_event(id, "access").await.unwrap();
     }
     for conn in &mut conns {
         assert_eq!(
@@ -339,7 +330,7 @@ async fn errors_and_panics_in_every_phase_take_kongs_path_and_hurt_no_one() {
     ] {
         // A healthy event runs on its own connection at the same time.
         let mut busy = server.connect().await;
-        send_event_in(&mut busy, fine, phase).await;
+        busy.send_event(fine, phase).await.unwrap();
         assert_eq!(
             busy.read_frame().await.unwrap().unwrap(),
             b"kong.request.get_header"
@@ -370,13 +361,4 @@ async fn errors_and_panics_in_every_phase_take_kongs_path_and_hurt_no_one() {
         assert!(pb::RpcReturn::decode(&ret[..]).unwrap().r#return.is_none());
     }
     server.stop().await.unwrap();
-}
-
-async fn send_event_in(conn: &mut Connection, id: i32, phase: &str) {
-    conn.send_call(pb::rpc_call::Call::CmdHandleEvent(pb::CmdHandleEvent {
-        instance_id: id,
-        event_name: phase.into(),
-    }))
-    .await
-    .unwrap();
 }

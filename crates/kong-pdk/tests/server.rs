@@ -444,13 +444,7 @@ async fn exit_waits_silently_until_kong_closes() {
     let server = Running::default().await;
     let id = server.instance(1, r#""mode":"exit""#).await;
     let mut conn = server.connect().await;
-    let seq = conn
-        .send_call(pb::rpc_call::Call::CmdHandleEvent(pb::CmdHandleEvent {
-            instance_id: id,
-            event_name: "access".into(),
-        }))
-        .await
-        .unwrap();
+    let seq = conn.send_event(id, "access").await.unwrap();
     assert!(seq > 0);
     assert_eq!(
         conn.read_frame().await.unwrap().unwrap(),
@@ -563,13 +557,7 @@ async fn shutdown_lets_an_event_in_flight_finish() {
     let server = Running::default().await;
     let id = server.instance(1, r#""mode":"hello""#).await;
     let mut conn = server.connect().await;
-    let seq = conn
-        .send_call(pb::rpc_call::Call::CmdHandleEvent(pb::CmdHandleEvent {
-            instance_id: id,
-            event_name: "access".into(),
-        }))
-        .await
-        .unwrap();
+    let seq = conn.send_event(id, "access").await.unwrap();
     assert_eq!(
         conn.read_frame().await.unwrap().unwrap(),
         b"kong.request.get_header"

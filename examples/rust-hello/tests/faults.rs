@@ -146,13 +146,7 @@ async fn sigterm_lets_an_event_in_flight_finish_then_removes_the_socket() {
         .await
         .unwrap()
         .unwrap();
-    let seq = conn
-        .send_call(pb::rpc_call::Call::CmdHandleEvent(pb::CmdHandleEvent {
-            instance_id: 1,
-            event_name: "access".into(),
-        }))
-        .await
-        .unwrap();
+    let seq = conn.send_event(1, "access").await.unwrap();
     assert_eq!(
         conn.read_frame().await.unwrap().unwrap(),
         b"kong.request.get_header"
