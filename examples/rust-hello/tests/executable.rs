@@ -214,3 +214,37 @@ fn a_symlinked_binary_answers_to_the_link_name() {
     assert_eq!(dump["Plugins"][0]["Schema"]["name"], "my-hello");
     assert_eq!(dump["SocketPath"], "/p/my-hello.socket");
 }
+
+#[test]
+fn the_server_exits_when_its_parent_dies() {
+    // A shell starts the server in the background and exits shortly after,
+    // as a crashed Kong worker would leave it behind. (The shell lives long
+    // enough for the server to see it as its parent; one that is gone before
+    // the server starts looks like init, which the server does not watch.)
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{EXE}' -kong-prefix '{}' >/dev/null 2>&1 & echo $!; sleep 3",
+            dir.path().display()
+        ))
+        .output()
+        .unwrap();
+    let pid: u32 = String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let socket = dir.path().join("rust-hello.socket");
+    let gone = |pid: u32| !std::path::Path::new(&format!("/proc/{pid}")).exists();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !(gone(pid) && !socket.exists()) {
+        if std::time::Instant::now() > deadline {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("server {pid} still running (or its socket left) after its parent died");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -184,6 +184,9 @@ impl<P: Plugin> Server<P> {
     /// Runs the command line: `-dump`, `-help`, or serve until SIGTERM/SIGINT.
     /// Returns the process exit code.
     pub fn run(self) -> ExitCode {
+        // Read first: the later, the likelier a parent that dies right away
+        // is missed (we would see init as the parent).
+        let parent = std::os::unix::process::parent_id();
         let command = match cli::parse(std::env::args_os().skip(1)) {
             Ok(command) => command,
             Err(e) => {
@@ -221,7 +224,7 @@ impl<P: Plugin> Server<P> {
                     }
                 };
                 let path = self.socket_path(&prefix);
-                match runtime.block_on(self.serve_at(&path, shutdown_signal())) {
+                match runtime.block_on(self.serve_at(&path, shutdown_signal(parent))) {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
                         tracing::error!("{e}");

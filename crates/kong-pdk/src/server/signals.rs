@@ -20,17 +20,17 @@ pub async fn termination_signal() -> &'static str {
     }
 }
 
-/// Resolves on SIGTERM, SIGINT, or when the parent process (Kong) is gone.
-pub(super) async fn shutdown_signal() {
+/// Resolves on SIGTERM, SIGINT, or when the parent process (Kong), whose
+/// pid was `parent` when the process started, is gone.
+pub(super) async fn shutdown_signal(parent: u32) {
     tokio::select! {
         name = termination_signal() => tracing::info!("{name} received, shutting down"),
-        () = parent_gone() => tracing::info!("parent process exited, shutting down"),
+        () = parent_gone(parent) => tracing::info!("parent process exited, shutting down"),
     }
 }
 
 /// Resolves when this process is re-parented (its parent died).
-async fn parent_gone() {
-    let parent = std::os::unix::process::parent_id();
+async fn parent_gone(parent: u32) {
     if parent == 1 {
         // Started by init (e.g. a container's entry point): nothing to watch.
         return std::future::pending().await;
