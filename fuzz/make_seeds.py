@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Seeds the `connection` and `frame` fuzz corpora with Kong's real traffic:
-every connection of every recording in shared/kong/vectors, Kong's frames
+every connection of every recording in crates/kong-pdk/tests/vectors/recordings
+(or the folder given as the first argument), Kong's frames
 (length-prefixed, as on the wire) concatenated."""
 import json, pathlib, struct, sys
 
 here = pathlib.Path(__file__).resolve().parent
-vectors = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else here / "../../shared/kong/vectors"
+vectors = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else here / "../crates/kong-pdk/tests/vectors/recordings"
 for target in ("connection", "frame"):
     out = here / "corpus" / target
     out.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-//! Replays the real-Kong recordings (`shared/kong/vectors`) against our
+//! Replays the real-Kong recordings (`recordings/`) against our
 //! server, with each scenario's go-pdk plugin ported to Rust.
 
 mod plugins;
