@@ -284,22 +284,24 @@ pub async fn drive(
 
 /// The config as Kong sends it: defaults from the plugin's schema (when
 /// given), then Kong's extra keys.
-fn kong_config(fields: &str, schema: Option<&serde_json::Value>) -> Result<String, String> {
+fn kong_config(
+    name: &str,
+    fields: &str,
+    schema: Option<&serde_json::Value>,
+) -> Result<String, String> {
     let json: serde_json::Value =
         serde_json::from_str(fields).map_err(|e| format!("--config is not JSON: {e}"))?;
-    let mut json = match schema {
+    if !json.is_object() {
+        return Err("--config must be a JSON object".into());
+    }
+    let json = match schema {
         Some(schema) => kong_pdk::schema::validate_config(schema, &json)
             .map_err(|errors| format!("--config: {}", errors.join("; ")))?,
         None => json,
     };
-    let obj = json
-        .as_object_mut()
-        .ok_or("--config must be a JSON object")?;
-    obj.insert("__seq__".into(), 1.into());
-    obj.insert("__plugin_id".into(), "bench".into());
-    obj.insert("__key__".into(), "plugins:bench:::::ws".into());
-    obj.insert("__ws_id".into(), "ws".into());
-    Ok(json.to_string())
+    Ok(kong_pdk_test::KongKeys::global(1)
+        .add_to(name, json)
+        .to_string())
 }
 
 /// The `Schema` of `exe -dump`, when the executable gives one.
@@ -386,7 +388,12 @@ pub fn main(args: &[String]) -> ExitCode {
     // The plugin's defaults filled in as Kong would; the baseline gets the
     // same config.
     let schema = plugin_schema(&args.executable);
-    let config = match kong_config(&args.config, schema.as_ref()) {
+    let name = args
+        .executable
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let config = match kong_config(&name, &args.config, schema.as_ref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -530,9 +537,9 @@ mod tests {
     #[test]
     fn config_gets_kongs_keys() {
         let c: serde_json::Value =
-            serde_json::from_str(&kong_config(r#"{"a":1}"#, None).unwrap()).unwrap();
+            serde_json::from_str(&kong_config("p", r#"{"a":1}"#, None).unwrap()).unwrap();
         assert_eq!(c["__seq__"], 1);
         assert_eq!(c["a"], 1);
-        assert!(kong_config("[]", None).is_err());
+        assert!(kong_config("p", "[]", None).is_err());
     }
 }

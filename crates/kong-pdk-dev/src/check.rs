@@ -825,28 +825,16 @@ fn kong_shaped_config(
             }
         },
     };
-    let mut map = match config {
-        Value::Object(m) => m,
-        _ => Map::new(),
+    let keys = kong_pdk_test::KongKeys {
+        seq: SEQ.into(),
+        plugin_id: "d1a2b3c4-0000-4000-8000-00000000c0de".into(),
+        workspace_id: WORKSPACE_ID.into(),
+        route_id: (!global).then(|| kong_pdk_test::DEFAULT_ROUTE_ID.to_owned()),
+        service_id: (!global).then(|| kong_pdk_test::DEFAULT_SERVICE_ID.to_owned()),
+        consumer_id: None,
+        instance_name: None,
     };
-    if !global {
-        map.insert("route_id".into(), json!(kong_pdk_test::DEFAULT_ROUTE_ID));
-        map.insert(
-            "service_id".into(),
-            json!(kong_pdk_test::DEFAULT_SERVICE_ID),
-        );
-    }
-    map.insert(
-        "__plugin_id".into(),
-        json!("d1a2b3c4-0000-4000-8000-00000000c0de"),
-    );
-    map.insert("__ws_id".into(), json!(WORKSPACE_ID));
-    map.insert(
-        "__key__".into(),
-        json!(format!("plugins:{}::::", info.name)),
-    );
-    map.insert("__seq__".into(), json!(SEQ));
-    Ok((Value::Object(map), how))
+    Ok((keys.add_to(&info.name, config), how))
 }
 
 /// Sample values for required fields without defaults.

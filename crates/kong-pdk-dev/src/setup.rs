@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use kong_pdk::Phase;
 use kong_pdk_proto as pb;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::conf::KongConf;
 use crate::declarative::{self, CREATED_AT, Declarative};
@@ -265,32 +265,16 @@ impl Setup {
 /// `service_id`, `consumer_id` (when scoped), `plugin_instance_name`,
 /// `__plugin_id`, `__ws_id`, `__key__` and `__seq__`.
 pub fn kong_config(entity: &declarative::Plugin, config: Value, seq: i64) -> Value {
-    let mut map = match config {
-        Value::Object(m) => m,
-        _ => Map::new(),
+    let keys = kong_pdk_test::KongKeys {
+        seq,
+        plugin_id: entity.id.clone(),
+        workspace_id: WORKSPACE_ID.into(),
+        route_id: entity.route.clone(),
+        service_id: entity.service.clone(),
+        consumer_id: entity.consumer.clone(),
+        instance_name: entity.instance_name.clone(),
     };
-    let mut put = |k: &str, v: Option<&String>| {
-        if let Some(v) = v {
-            map.insert(k.to_owned(), Value::String(v.clone()));
-        }
-    };
-    put("route_id", entity.route.as_ref());
-    put("service_id", entity.service.as_ref());
-    put("consumer_id", entity.consumer.as_ref());
-    put("plugin_instance_name", entity.instance_name.as_ref());
-    map.insert("__plugin_id".into(), Value::String(entity.id.clone()));
-    map.insert("__ws_id".into(), Value::String(WORKSPACE_ID.into()));
-    let key = format!(
-        "plugins:{}:{}:{}:{}::{}",
-        entity.name,
-        entity.route.as_deref().unwrap_or(""),
-        entity.service.as_deref().unwrap_or(""),
-        entity.consumer.as_deref().unwrap_or(""),
-        WORKSPACE_ID
-    );
-    map.insert("__key__".into(), Value::String(key));
-    map.insert("__seq__".into(), Value::from(seq));
-    Value::Object(map)
+    keys.add_to(&entity.name, config)
 }
 
 /// Runs every server's `query_cmd` (concurrently) and validates the dumps.

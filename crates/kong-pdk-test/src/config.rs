@@ -23,15 +23,26 @@ pub enum Scope {
     Consumer,
 }
 
-/// Kong's extra config keys.
-#[derive(Debug, Clone)]
-pub(crate) struct KongKeys {
-    pub(crate) seq: i64,
-    pub(crate) plugin_id: String,
-    pub(crate) workspace_id: String,
-    pub(crate) route_id: Option<String>,
-    pub(crate) service_id: Option<String>,
-    pub(crate) consumer_id: Option<String>,
+/// Kong's own keys in the config it sends to a plugin server
+/// (kong-side-contract §8): the plugin entity's id, workspace, scope and
+/// `__seq__`. [`KongKeys::add_to`] puts them into a config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KongKeys {
+    /// `__seq__`: the plugins iterator's version; go-pdk and kong-pdk use it
+    /// as the instance id.
+    pub seq: i64,
+    /// `__plugin_id`: the plugin entity's id.
+    pub plugin_id: String,
+    /// `__ws_id`: the workspace id.
+    pub workspace_id: String,
+    /// `route_id` of a route-scoped plugin.
+    pub route_id: Option<String>,
+    /// `service_id` of a service-scoped plugin.
+    pub service_id: Option<String>,
+    /// `consumer_id` of a consumer-scoped plugin.
+    pub consumer_id: Option<String>,
+    /// `plugin_instance_name`, when the entity has one.
+    pub instance_name: Option<String>,
 }
 
 /// The id Kong gives the plugin entity in the config Kong-shaped by
@@ -41,7 +52,8 @@ pub const PLUGIN_ID: &str = "9d2f4c1e-6b3a-4d8f-a0e7-2c5b8e1f4a06";
 pub const WORKSPACE_ID: &str = "a7c3c4b2-9e1d-4f0a-8b6c-5d4e3f2a1b04";
 
 impl KongKeys {
-    pub(crate) fn global(seq: i64) -> KongKeys {
+    /// The keys of a global plugin with `__seq__` = `seq`.
+    pub fn global(seq: i64) -> KongKeys {
         KongKeys {
             seq,
             plugin_id: PLUGIN_ID.into(),
@@ -49,7 +61,40 @@ impl KongKeys {
             route_id: None,
             service_id: None,
             consumer_id: None,
+            instance_name: None,
         }
+    }
+
+    /// `config` (a JSON object; anything else counts as empty) with Kong's
+    /// keys added for plugin `name`. Like Kong, scope keys a global plugin
+    /// does not have are left out rather than `null`.
+    pub fn add_to(&self, name: &str, config: Json) -> Json {
+        let mut object = match config {
+            Json::Object(object) => object,
+            _ => Map::new(),
+        };
+        for (key, value) in [
+            ("route_id", &self.route_id),
+            ("service_id", &self.service_id),
+            ("consumer_id", &self.consumer_id),
+            ("plugin_instance_name", &self.instance_name),
+        ] {
+            if let Some(value) = value {
+                object.insert(key.into(), Json::String(value.clone()));
+            }
+        }
+        object.insert("__plugin_id".into(), Json::String(self.plugin_id.clone()));
+        object.insert("__ws_id".into(), Json::String(self.workspace_id.clone()));
+        let key = format!(
+            "plugins:{name}:{}:{}:{}::{}",
+            self.route_id.as_deref().unwrap_or(""),
+            self.service_id.as_deref().unwrap_or(""),
+            self.consumer_id.as_deref().unwrap_or(""),
+            self.workspace_id
+        );
+        object.insert("__key__".into(), Json::String(key));
+        object.insert("__seq__".into(), Json::from(self.seq));
+        Json::Object(object)
     }
 }
 
@@ -95,94 +140,9 @@ pub(crate) fn shape<P: Plugin>(
     config: Json,
     keys: &KongKeys,
 ) -> Result<Json, HarnessError> {
+    // Kong's own validation: defaults, nulls for unset fields, every rule.
     let schema = kong_pdk::schema::plugin_schema::<P>(name);
-    let def = &schema["fields"][0]["config"];
-    let Json::Object(mut object) = fill_record(def, config, "")? else {
-        unreachable!("fill_record returns an object");
-    };
-    let opt = |v: &Option<String>| v.clone().map_or(Json::Null, Json::String);
-    object.insert("route_id".into(), opt(&keys.route_id));
-    object.insert("service_id".into(), opt(&keys.service_id));
-    object.insert("consumer_id".into(), opt(&keys.consumer_id));
-    object.insert("plugin_instance_name".into(), Json::Null);
-    object.insert("__plugin_id".into(), Json::String(keys.plugin_id.clone()));
-    object.insert("__ws_id".into(), Json::String(keys.workspace_id.clone()));
-    let key = format!(
-        "plugins:{name}:{}:{}:{}::{}",
-        keys.route_id.as_deref().unwrap_or(""),
-        keys.service_id.as_deref().unwrap_or(""),
-        keys.consumer_id.as_deref().unwrap_or(""),
-        keys.workspace_id
-    );
-    object.insert("__key__".into(), Json::String(key));
-    object.insert("__seq__".into(), Json::from(keys.seq));
-    Ok(Json::Object(object))
-}
-
-fn fields(def: &Json) -> Vec<(&str, &Json)> {
-    def["fields"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Json::as_object)
-        .flat_map(|f| f.iter().map(|(k, v)| (k.as_str(), v)))
-        .collect()
-}
-
-fn fill_record(def: &Json, value: Json, path: &str) -> Result<Json, HarnessError> {
-    let Json::Object(mut given) = value else {
-        return Err(HarnessError::Config(format!(
-            "{}: expected a record (a JSON object), got {value}",
-            if path.is_empty() { "config" } else { path }
-        )));
-    };
-    let mut out = Map::new();
-    for (name, field) in fields(def) {
-        let here = format!("{path}{name}");
-        let v = match given.remove(name) {
-            Some(Json::Null) => Json::Null,
-            Some(v) => fill_value(field, v, &here)?,
-            None => match field.get("default") {
-                Some(default) => default.clone(),
-                None if field["type"] == "record" && field["required"] == true => {
-                    fill_record(field, Json::Object(Map::new()), &format!("{here}."))?
-                }
-                None => Json::Null,
-            },
-        };
-        out.insert(name.to_owned(), v);
-    }
-    if let Some(unknown) = given.keys().next() {
-        return Err(HarnessError::Config(format!(
-            "{path}{unknown}: unknown field (Kong rejects fields the plugin's schema does not declare)"
-        )));
-    }
-    Ok(Json::Object(out))
-}
-
-fn fill_value(field: &Json, value: Json, path: &str) -> Result<Json, HarnessError> {
-    match field["type"].as_str() {
-        Some("record") => fill_record(field, value, &format!("{path}.")),
-        Some("array" | "set") if field["elements"]["type"] == "record" => match value {
-            Json::Array(items) => items
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| fill_record(&field["elements"], v, &format!("{path}[{i}].")))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Json::Array),
-            other => Ok(other),
-        },
-        Some("map") if field["values"]["type"] == "record" => match value {
-            Json::Object(map) => map
-                .into_iter()
-                .map(|(k, v)| {
-                    let filled = fill_record(&field["values"], v, &format!("{path}.{k}."))?;
-                    Ok((k, filled))
-                })
-                .collect::<Result<Map<_, _>, HarnessError>>()
-                .map(Json::Object),
-            other => Ok(other),
-        },
-        _ => Ok(value),
-    }
+    let completed = kong_pdk::schema::validate_config(&schema, &config)
+        .map_err(|errors| HarnessError::Config(errors.join("; ")))?;
+    Ok(keys.add_to(name, completed))
 }

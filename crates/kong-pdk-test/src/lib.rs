@@ -155,7 +155,7 @@ mod values;
 pub use kong_pdk::Phase;
 pub use kong_pdk_proto as pb;
 
-pub use crate::config::{PLUGIN_ID, Scope, WORKSPACE_ID, kong_config};
+pub use crate::config::{KongKeys, PLUGIN_ID, Scope, WORKSPACE_ID, kong_config};
 pub use crate::driver::{Call, Connection, EventEnd, EventResult, Reply};
 pub use crate::env::{DEFAULT_NODE_ID, ERROR_BODY, Outcome, PhaseEnd, PhaseRun, TestEnv};
 pub use crate::error::HarnessError;
