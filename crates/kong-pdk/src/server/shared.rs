@@ -1,7 +1,6 @@
 //! What every connection of one server shares: the plugin's identity, the
 //! settings, the instances, and how Kong's config JSON becomes an instance.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,6 +10,7 @@ use super::instances::{Instance, Instances};
 use super::stats::{Counted, ServerStats};
 use super::{Server, Settings};
 use crate::plugin::Plugin;
+use crate::schema::RESERVED_CONFIG_FIELDS;
 
 /// What every connection of one server shares.
 #[derive(Debug)]
@@ -19,38 +19,16 @@ pub(crate) struct Shared<P> {
     pub(super) version: String,
     pub(super) priority: i32,
     pub(super) schema: String,
-    pub(super) declared_fields: HashSet<String>,
     pub(super) loaded_at: i64,
     pub(super) settings: Settings,
     pub(super) instances: Instances<P>,
     pub(super) stats: ServerStats,
 }
 
-/// Keys Kong adds to every instance config (kong-side-contract §8).
-const KONG_EXTRA_KEYS: [&str; 8] = [
-    "__seq__",
-    "__plugin_id",
-    "__key__",
-    "__ws_id",
-    "route_id",
-    "service_id",
-    "consumer_id",
-    "plugin_instance_name",
-];
-
 impl<P: Plugin> Shared<P> {
     pub(super) fn new(server: Server<P>) -> Self {
-        let schema = server.schema();
-        let declared_fields = schema["fields"][0]["config"]["fields"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|f| f.as_object())
-            .flat_map(|f| f.keys().cloned())
-            .collect();
         Shared {
-            schema: schema.to_string(),
-            declared_fields,
+            schema: server.schema().to_string(),
             loaded_at: unix_now(),
             instances: Instances::new(
                 server.settings.instance_idle_timeout,
@@ -135,7 +113,8 @@ impl<P: Plugin> Shared<P> {
     pub(crate) fn decode_config(&self, config: &[u8]) -> Result<(i32, P), String> {
         let json: serde_json::Value = serde_json::from_slice(config)
             .map_err(|e| format!("the config is not valid JSON: {e}"))?;
-        let serde_json::Value::Object(object) = crate::value::strip_nulls(json) else {
+        let mut config = crate::value::strip_nulls(json);
+        let Some(object) = config.as_object_mut() else {
             return Err("the config is not a JSON object".into());
         };
         let seq = object
@@ -143,17 +122,15 @@ impl<P: Plugin> Shared<P> {
             .and_then(serde_json::Value::as_i64)
             .and_then(|s| i32::try_from(s).ok())
             .unwrap_or(0);
-        let with_kong_keys = serde_json::Value::Object(object.clone());
-        if let Ok(plugin) = serde_json::from_value(with_kong_keys) {
+        if let Ok(plugin) = P::deserialize(&config) {
             return Ok((seq, plugin));
         }
-        let mut object = object;
-        for key in KONG_EXTRA_KEYS {
-            if !self.declared_fields.contains(key) {
-                object.remove(key);
+        if let Some(object) = config.as_object_mut() {
+            for key in RESERVED_CONFIG_FIELDS {
+                object.remove(*key);
             }
         }
-        let plugin = serde_json::from_value(serde_json::Value::Object(object))
+        let plugin = P::deserialize(&config)
             .map_err(|e| format!("the config does not match the plugin's config type: {e}"))?;
         Ok((seq, plugin))
     }
