@@ -10,10 +10,10 @@ use kong_pdk::Plugin;
 use kong_pdk::server::Server;
 use kong_pdk_proto as pb;
 use serde_json::Value as Json;
-use tokio::sync::oneshot;
 
 use crate::driver::{Call, Connection, EventResult, Reply};
 use crate::error::HarnessError;
+use crate::test_server::TestServer;
 
 /// Kong's connections to one plugin server: a connection is reused until
 /// it is closed (after `kong.response.exit` or a rejected call), like Kong's
@@ -104,39 +104,16 @@ where
     F: FnOnce(KongSide) -> Fut,
     Fut: Future<Output = Result<T, HarnessError>>,
 {
-    let dir = tempfile::tempdir()?;
-    let socket = dir.path().join("plugin.socket");
-    let (stop, stopped) = oneshot::channel::<()>();
     let mut server = Server::<P>::new("0.0.0", 0)
         .name(name)
         .shutdown_grace(Duration::from_secs(2));
     if let Some(limit) = settings.handler_timeout {
         server = server.handler_timeout(limit);
     }
-    let serve = server.serve_at(&socket, async {
-        let _ = stopped.await;
-    });
-    let drive = async {
-        // `serve_at` binds on its first poll, which `join!` does first.
-        let mut waited = 0;
-        while !socket.exists() {
-            if waited > 5000 {
-                let _ = stop.send(());
-                return Err(HarnessError::Io(io::Error::other(
-                    "the plugin server did not bind its socket",
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-            waited += 1;
-        }
-        let result = body(KongSide::new(socket.clone())).await;
-        let _ = stop.send(());
-        result
-    };
-    let (served, result) = tokio::join!(serve, drive);
-    let value = result?;
-    served?;
-    Ok(value)
+    let server = TestServer::try_start(server).await?;
+    let result = body(KongSide::new(server.socket().to_owned())).await;
+    server.stop().await?;
+    result
 }
 
 /// Why the server refused `config`: the server's own decoding (through

@@ -25,9 +25,17 @@ pub struct TestServer {
 
 impl TestServer {
     /// Serves `server` on `<tempdir>/<plugin name>.socket` and waits until it
-    /// listens.
+    /// listens; panics when it cannot.
     pub async fn start<P: Plugin>(server: Server<P>) -> TestServer {
-        let dir = tempfile::tempdir().expect("a temporary directory");
+        match TestServer::try_start(server).await {
+            Ok(server) => server,
+            Err(e) => panic!("the test server did not start: {e}"),
+        }
+    }
+
+    /// [`TestServer::start`], with the failure as an error.
+    pub async fn try_start<P: Plugin>(server: Server<P>) -> io::Result<TestServer> {
+        let dir = tempfile::tempdir()?;
         let socket = server.socket_path(dir.path());
         let stats = server.stats();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -45,18 +53,20 @@ impl TestServer {
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        assert!(
-            socket.exists(),
-            "the server did not create {}",
-            socket.display()
-        );
-        TestServer {
+        if !socket.exists() {
+            task.abort();
+            return Err(io::Error::other(format!(
+                "the plugin server did not create {}",
+                socket.display()
+            )));
+        }
+        Ok(TestServer {
             socket,
             stats,
             stop: Some(stop),
             task: Some(task),
             _dir: dir,
-        }
+        })
     }
 
     /// The socket path.
