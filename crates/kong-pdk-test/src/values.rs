@@ -1,5 +1,10 @@
 //! Conversions the simulated Kong needs: protobuf values ⇄ JSON, Lua's
 //! `tostring`, URL encoding, path normalization, IP ranges.
+//!
+//! The `Value` ⇄ JSON pair looks like kong-pdk's own on purpose: the
+//! simulator plays the other side of the wire, so it decodes what kong-pdk
+//! encodes with its own code (a bug shared by both sides would otherwise
+//! pass every test), and it writes nil the way Kong does (`null_value = 1`).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
