@@ -393,19 +393,16 @@ async fn an_externally_restarted_server_gets_instances_again_like_kong_resets_th
     let res = gw.get("/hello", &[]).await;
     assert_eq!(res.status, 200, "{}", gw.log());
     assert!(res.header("x-hello-from-rust").is_some());
+    // The test reads the gateway's stderr through a pipe: wait for the lines
+    // to arrive rather than racing them.
+    let started = "started instance 1 of plugin 'rust-hello'";
+    let arrived = gw.wait_until(Duration::from_secs(10), |log| {
+        log.contains("resetting instances and running the phase again")
+            && log.matches(started).count() >= 2
+    });
     let log = gw.log();
-    assert!(
-        log.contains("resetting instances and running the phase again"),
-        "{log}"
-    );
-    // Started again after the restart (more than once if a second pooled
-    // connection of the dead server was tried first).
-    assert!(
-        log.matches("started instance 1 of plugin 'rust-hello'")
-            .count()
-            >= 2,
-        "{log}"
-    );
+    assert!(arrived, "{log}");
+    assert_eq!(log.matches(started).count(), 2, "{log}");
     server.kill().unwrap();
     let _ = server.wait();
 }

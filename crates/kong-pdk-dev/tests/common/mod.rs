@@ -90,6 +90,8 @@ pub fn free_port() -> u16 {
 pub struct Gateway {
     child: Option<Child>,
     log: Arc<Mutex<String>>,
+    /// Signals when the stderr reader has read everything (EOF).
+    drained: std::sync::mpsc::Receiver<()>,
     /// The proxy address.
     pub addr: SocketAddr,
     /// The echo upstream address.
@@ -148,6 +150,7 @@ impl Gateway {
         let log = Arc::new(Mutex::new(String::new()));
         let stderr = child.stderr.take().expect("piped");
         let sink = Arc::clone(&log);
+        let (done, drained) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
@@ -158,10 +161,12 @@ impl Gateway {
                 l.push_str(&line);
                 l.push('\n');
             }
+            let _ = done.send(());
         });
         Gateway {
             child: Some(child),
             log,
+            drained,
             addr,
             echo,
             dir,
@@ -209,8 +214,8 @@ impl Gateway {
         let deadline = Instant::now() + limit;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
-                // Let the reader thread drain stderr.
-                std::thread::sleep(Duration::from_millis(100));
+                // Everything it wrote is in the log once the reader hits EOF.
+                let _ = self.drained.recv_timeout(Duration::from_secs(10));
                 self.child = None;
                 return status.code();
             }
