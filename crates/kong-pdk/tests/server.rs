@@ -566,7 +566,10 @@ async fn shutdown_lets_an_event_in_flight_finish() {
     // The server is told to stop while the handler waits for Kong.
     let socket = server.socket().to_owned();
     let stopping = tokio::spawn(server.0.stop());
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Shutdown has begun once the listener is gone.
+    while Connection::connect(&socket).await.is_ok() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     conn.write_frame(&pb::Str { v: "h".into() }.encode_to_vec())
         .await
         .unwrap();

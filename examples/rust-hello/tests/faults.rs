@@ -158,7 +158,9 @@ async fn sigterm_lets_an_event_in_flight_finish_then_removes_the_socket() {
         .args(["-TERM", &pid])
         .status()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    server
+        .wait_for_stderr("SIGTERM received", Duration::from_secs(10))
+        .unwrap();
     conn.write_frame(&pb::Str { v: "h".into() }.encode_to_vec())
         .await
         .unwrap();
@@ -173,9 +175,4 @@ async fn sigterm_lets_an_event_in_flight_finish_then_removes_the_socket() {
     let status = server.terminate().unwrap();
     assert!(status.success(), "{status}");
     assert!(!server.socket().exists());
-    assert!(
-        server.stderr().contains("SIGTERM received"),
-        "{}",
-        server.stderr()
-    );
 }
