@@ -141,6 +141,18 @@ impl Outcome {
         self.upstream_response.is_some()
     }
 
+    /// Round trips the plugin made to Kong: every PDK call Kong received
+    /// (`kong.response.exit` included), in every phase. With the call layer
+    /// on this is fewer than the calls the handlers wrote.
+    pub fn round_trips(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// The round trips made in `phase`.
+    pub fn round_trips_in(&self, phase: Phase) -> usize {
+        self.calls.iter().filter(|c| c.phase == phase).count()
+    }
+
     /// The methods called, in order.
     pub fn methods(&self) -> Vec<&str> {
         self.calls.iter().map(|c| c.method.as_str()).collect()
@@ -253,6 +265,14 @@ impl TestEnv {
     /// How long the server lets one handler run (default 50 s).
     pub fn handler_timeout(mut self, limit: Duration) -> TestEnv {
         self.settings.handler_timeout = Some(limit);
+        self
+    }
+
+    /// Turns kong-pdk's call layer off (`false`) for this plugin's server, so
+    /// every PDK call reaches the simulated Kong as written (default: the
+    /// plugin's own setting, on unless it sets `CALL_LAYER = false`).
+    pub fn call_layer(mut self, on: bool) -> TestEnv {
+        self.settings.call_layer = Some(on);
         self
     }
 

@@ -90,6 +90,7 @@ impl KongSide {
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct ServerSettings {
     pub(crate) handler_timeout: Option<Duration>,
+    pub(crate) call_layer: Option<bool>,
 }
 
 /// Runs `P`'s server on a temporary socket while `body` drives it, then
@@ -109,6 +110,9 @@ where
         .shutdown_grace(Duration::from_secs(2));
     if let Some(limit) = settings.handler_timeout {
         server = server.handler_timeout(limit);
+    }
+    if let Some(on) = settings.call_layer {
+        server = server.call_layer(on);
     }
     let server = TestServer::try_start(server).await?;
     let result = body(KongSide::new(server.socket().to_owned())).await;

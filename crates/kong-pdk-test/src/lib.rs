@@ -105,9 +105,11 @@
 //!   [`kong_pdk::Error::ConnectionClosed`], and the client gets Kong's 500 in
 //!   `rewrite`/`access`/`response` ([`PhaseEnd::Failed`]).
 //! - **The log phase** runs in a timer: calls that read the live request
-//!   (method, path, query, body, client address, nginx variables) fail;
-//!   headers, the response, `ctx.shared`, `ngx.ctx`, the route, service and
-//!   consumer still work.
+//!   (method, query, port, body, client address, nginx variables) fail;
+//!   headers, path, scheme, host, the response, `ctx.shared`, `ngx.ctx`,
+//!   the route, service and consumer still work (as measured with Kong).
+//!   kong-pdk's call layer answers some of the refused getters from
+//!   `kong.log.serialize()`: with it on (the default) they succeed.
 //! - **nil ≡ empty**: a missing header, query argument or consumer is an
 //!   empty answer.
 //! - **Arguments**: `max` outside 1..=1000, a status outside 100..=599, a

@@ -119,6 +119,10 @@ const HEADER_BODY_LOG: u8 = S | L;
 const AUTH_AND_LATER: u8 = A | S | L;
 const LIVE_CONN: u8 = R | A | S | P;
 
+// kong.request.get_scheme/get_host/get_path/get_path_with_query read
+// ngx.ctx.scheme/host/request_uri first, which the log timer's restored
+// ngx.ctx holds: Kong answers them in the log phase (measured,
+// shared/kong/log-phase.md).
 specs! {
     "kong.client.get_ip", Empty, LIVE_CONN, Var;
     "kong.client.get_forwarded_ip", Empty, LIVE_CONN, Var;
@@ -149,16 +153,16 @@ specs! {
     "kong.nginx.get_subsystem", Empty, ALL, No;
     "kong.node.get_id", Empty, ALL, No;
     "kong.node.get_memory_stats", Empty, ALL, No;
-    "kong.request.get_scheme", Empty, REQ, Req;
-    "kong.request.get_host", Empty, REQ, Req;
+    "kong.request.get_scheme", Empty, REQ | L, No;
+    "kong.request.get_host", Empty, REQ | L, No;
     "kong.request.get_port", Empty, REQ, Var;
     "kong.request.get_forwarded_scheme", Empty, REQ, Req;
     "kong.request.get_forwarded_host", Empty, REQ, Req;
     "kong.request.get_forwarded_port", Empty, REQ, Req;
     "kong.request.get_http_version", Empty, REQ, Req;
     "kong.request.get_method", Empty, REQ, Req;
-    "kong.request.get_path", Empty, REQ, Req;
-    "kong.request.get_path_with_query", Empty, REQ, Req;
+    "kong.request.get_path", Empty, REQ | L, No;
+    "kong.request.get_path_with_query", Empty, REQ | L, No;
     "kong.request.get_raw_query", Empty, REQ, Req;
     "kong.request.get_query_arg", Str, REQ, Req;
     "kong.request.get_query", Int, REQ, Req;

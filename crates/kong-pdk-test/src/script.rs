@@ -74,6 +74,7 @@ impl fmt::Debug for Step {
 pub struct Script {
     steps: Vec<Step>,
     name: Option<String>,
+    call_layer: Option<bool>,
 }
 
 /// What a scripted event did.
@@ -196,6 +197,15 @@ impl Script {
         self
     }
 
+    /// Turns kong-pdk's call layer off (`false`): the script then sees the
+    /// calls exactly as the handler wrote them. With it on (the default),
+    /// the script sees what Kong would: cached reads do not reach it and
+    /// consecutive `set_header` calls arrive as one `set_headers`.
+    pub fn call_layer(mut self, on: bool) -> Script {
+        self.call_layer = Some(on);
+        self
+    }
+
     /// The next call must be `method` with `args` (`()` for none). It is
     /// answered with nil (an empty frame) unless [`returns`](Self::returns)
     /// follows.
@@ -265,7 +275,10 @@ impl Script {
         let server_name = name.clone();
         harness::with_server::<P, _, _, _>(
             &server_name,
-            ServerSettings::default(),
+            ServerSettings {
+                call_layer: self.call_layer,
+                ..ServerSettings::default()
+            },
             |mut kong| async move {
                 let Some(status) = kong.start(&name, &config.to_string()).await? else {
                     return Err(HarnessError::StartRefused(

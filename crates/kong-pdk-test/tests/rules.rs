@@ -90,23 +90,81 @@ async fn forbidden_calls_fail_rewrite_and_response_too() {
 async fn the_log_phase_cannot_read_the_live_request() {
     for action in [
         "req.method",
-        "req.path",
         "req.raw_query",
         "req.query_arg|a",
         "req.body",
-        "req.scheme",
         "client.ip",
         "ngx.var|request_uri",
         "exit|200|x",
     ] {
-        let mut env = TestEnv::new(Request::get("http://example.com/?a=1"));
+        let mut env = TestEnv::new(Request::get("http://example.com/?a=1")).call_layer(false);
         let out = env.run::<Probe>(probe(&[("log", &[action])])).await;
         let end = out.phase_end(Phase::Log).unwrap();
         assert!(matches!(end, PhaseEnd::Failed { .. }), "{action}: {end:?}");
+        // Kong refused the call itself.
+        assert_eq!(out.rejected_calls().len(), 1, "{action}");
         // Only logged: the client already had its response.
         assert_eq!(out.response.status, 200, "{action}");
         assert_eq!(out.response.source, ResponseSource::Service);
     }
+}
+
+#[tokio::test]
+async fn the_log_phase_reads_path_scheme_and_host_from_the_saved_ctx() {
+    let mut env = TestEnv::new(Request::get("https://Example.com:8443/a/b?x=1")).call_layer(false);
+    let actions = ["req.path", "req.path_with_query", "req.scheme", "req.host"];
+    let out = env.run::<Probe>(probe(&[("log", &actions)])).await;
+    assert_eq!(out.phase_end(Phase::Log), Some(&PhaseEnd::Returned));
+    assert_eq!(seen(&out, "req.path"), "/a/b");
+    assert_eq!(seen(&out, "req.path_with_query"), "/a/b?x=1");
+    assert_eq!(seen(&out, "req.scheme"), "https");
+    assert_eq!(seen(&out, "req.host"), "example.com");
+}
+
+#[tokio::test]
+async fn with_the_call_layer_the_log_phase_answers_from_the_log_record() {
+    let request =
+        Request::post("http://example.com:8000/p?a=1&a=2&flag", "body").client_ip("10.1.2.3");
+    let actions = [
+        "req.method",
+        "req.raw_query",
+        "req.query_arg|a",
+        "req.query",
+        "client.ip",
+        "client.forwarded_ip",
+    ];
+    let mut env = TestEnv::new(request);
+    let out = env.run::<Probe>(probe(&[("log", &actions)])).await;
+    assert_eq!(out.phase_end(Phase::Log), Some(&PhaseEnd::Returned));
+    assert_eq!(seen(&out, "req.method"), "POST");
+    assert_eq!(seen(&out, "req.raw_query"), "a=1&a=2&flag");
+    assert_eq!(seen(&out, "req.query_arg|a"), "1");
+    assert!(seen(&out, "req.query").contains(r#""a": ["1", "2"]"#));
+    assert_eq!(seen(&out, "client.ip"), "10.1.2.3");
+    assert_eq!(seen(&out, "client.forwarded_ip"), "10.1.2.3");
+    // One kong.log.serialize answered all six, and nothing was refused.
+    assert_eq!(out.calls_to("kong.log.serialize").len(), 1);
+    assert!(out.rejected_calls().is_empty());
+    assert!(out.kong_errors.is_empty());
+}
+
+#[tokio::test]
+async fn with_the_call_layer_a_getter_the_record_lacks_fails_without_losing_the_connection() {
+    let mut env = TestEnv::new(Request::get("http://example.com/"));
+    let out = env.run::<Probe>(probe(&[("log", &["req.body"])])).await;
+    // get_raw_body failed at once, before any round trip: Kong refused
+    // nothing, and the connection stayed usable for the server to log the
+    // handler's failure through Kong.
+    assert_eq!(out.phase_end(Phase::Log), Some(&PhaseEnd::Returned));
+    assert!(out.rejected_calls().is_empty());
+    assert!(out.calls_to("kong.request.get_raw_body").is_empty());
+    let errors = out.log_messages(LogLevel::Err);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("kong.request.get_raw_body"),
+        "{errors:?}"
+    );
+    assert!(errors[0].contains("kong.ctx().set_shared"), "{errors:?}");
 }
 
 #[tokio::test]

@@ -65,6 +65,16 @@ pub enum Error {
         /// The PDK method that was not sent.
         method: &'static str,
     },
+    /// A getter that reads the live request, called in the log phase, where
+    /// Kong cannot answer it (the log handler runs in a timer after the
+    /// response) and `kong.log.serialize()` does not carry it. Returned
+    /// before anything is sent, so the handler can go on.
+    LogPhase {
+        /// The getter.
+        method: &'static str,
+        /// What to do instead.
+        advice: &'static str,
+    },
     /// A frame exceeded the configured maximum frame size.
     FrameTooLarge {
         /// The announced size.
@@ -84,7 +94,8 @@ impl Error {
             | Error::Kong { method, .. }
             | Error::Value { method, .. }
             | Error::AfterExit { method }
-            | Error::ConnectionBroken { method } => Some(method),
+            | Error::ConnectionBroken { method }
+            | Error::LogPhase { method, .. } => Some(method),
             Error::FrameTooLarge { .. } => None,
         }
     }
@@ -122,6 +133,12 @@ impl fmt::Display for Error {
             Error::ConnectionBroken { method } => write!(
                 f,
                 "{method} not sent: an earlier failure left this event's connection unusable"
+            ),
+            Error::LogPhase { method, advice } => write!(
+                f,
+                "{method} reads the live request, which Kong cannot do in the log phase (the log \
+                 handler runs in a timer after the response) and kong.log.serialize() does not \
+                 carry it: {advice}"
             ),
             Error::FrameTooLarge { size, max } => {
                 write!(

@@ -8,6 +8,7 @@ use prost::Message;
 use tokio::io::BufReader;
 use tokio::net::UnixStream;
 
+use crate::calls::CallLayer;
 use crate::error::{Error, Result};
 use crate::pdk;
 use crate::plugin::Phase;
@@ -20,6 +21,8 @@ pub(crate) struct Conn {
     pub(crate) read_buf: Vec<u8>,
     pub(crate) write_buf: Vec<u8>,
     pub(crate) max_frame: u32,
+    /// The call layer's per-event state (caches, waiting writes, counts).
+    pub(crate) layer: CallLayer,
     /// Set when a handler calls `kong.response.exit`. Shared with the code
     /// polling the handler, which cannot look into `Kong` while the handler
     /// borrows it; one per connection, reset for each event.
@@ -27,12 +30,13 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    pub(crate) fn new(stream: UnixStream, max_frame: u32) -> Conn {
+    pub(crate) fn new(stream: UnixStream, max_frame: u32, call_layer: bool) -> Conn {
         Conn {
             io: BufReader::new(stream),
             read_buf: Vec::with_capacity(512),
             write_buf: Vec::with_capacity(512),
             max_frame,
+            layer: CallLayer::new(call_layer),
             exited: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -86,8 +90,9 @@ impl fmt::Debug for Kong {
 }
 
 impl Kong {
-    pub(crate) fn new(conn: Conn, phase: Phase) -> Kong {
+    pub(crate) fn new(mut conn: Conn, phase: Phase) -> Kong {
         conn.exited.store(false, Ordering::Relaxed);
+        conn.layer.start(phase);
         Kong {
             conn,
             phase,
@@ -169,7 +174,12 @@ impl Kong {
         self.conn
     }
 
-    fn check_usable(&self, method: &'static str) -> Result<()> {
+    /// PDK calls the handler made this event, and round trips to Kong.
+    pub(crate) fn call_counts(&self) -> (u32, u32) {
+        (self.conn.layer.asked, self.conn.layer.round_trips)
+    }
+
+    pub(crate) fn check_usable(&self, method: &'static str) -> Result<()> {
         match self.state {
             CallState::Idle => Ok(()),
             CallState::Exited => Err(Error::AfterExit { method }),
@@ -177,13 +187,74 @@ impl Kong {
         }
     }
 
-    async fn send<I: Message>(&mut self, method: &'static str, args: &I) -> Result<()> {
+    /// A PDK call the handler asked for: answered by the call layer when it
+    /// can, else one round trip.
+    pub(crate) async fn call<I: Message, O: Message + Default>(
+        &mut self,
+        method: &'static str,
+        args: &I,
+    ) -> Result<O> {
         self.check_usable(method)?;
-        self.state = CallState::InCall;
+        self.conn.layer.asked += 1;
+        self.fetch(method, args).await
+    }
+
+    /// [`call`](Self::call) without counting it as asked for: the call
+    /// layer's own calls (a prefetch, the log record) use it.
+    pub(crate) async fn fetch<I: Message, O: Message + Default>(
+        &mut self,
+        method: &'static str,
+        args: &I,
+    ) -> Result<O> {
+        self.frame(method, args);
+        if !self.conn.layer.enabled {
+            self.exchange(method).await?;
+            return self.decode_answer(method);
+        }
+        let args_at = 8 + method.len();
+        if let Some(answer) = self
+            .conn
+            .layer
+            .cached(method, &self.conn.write_buf[args_at..])
+        {
+            let out = decode(method, answer);
+            self.conn.write_buf.clear();
+            return out;
+        }
+        if self.conn.layer.has_pending() {
+            self.flush_pending_before_framed().await?;
+        }
+        let sent = self
+            .conn
+            .layer
+            .before_send(method, &self.conn.write_buf[args_at..]);
+        self.exchange(method).await?;
+        self.conn.layer.after_answer(sent, &self.conn.read_buf);
+        self.decode_answer(method)
+    }
+
+    /// One call exactly as given, with no caching: the call layer's flushes.
+    pub(crate) async fn round_trip<I: Message>(
+        &mut self,
+        method: &'static str,
+        args: &I,
+    ) -> Result<()> {
+        self.frame(method, args);
+        self.exchange(method).await
+    }
+
+    /// Frames a call (method frame, then arguments frame) into the write buffer.
+    fn frame<I: Message>(&mut self, method: &'static str, args: &I) {
         let buf = &mut self.conn.write_buf;
         buf.clear();
         wire::push_frame(buf, method.as_bytes());
         wire::push_message(buf, args);
+    }
+
+    /// Sends the framed call.
+    async fn send(&mut self, method: &'static str) -> Result<()> {
+        self.state = CallState::InCall;
+        self.conn.layer.round_trips += 1;
         if let Err(source) = self.conn.flush_frames().await {
             self.state = CallState::Broken;
             return Err(Error::Io { method, source });
@@ -191,14 +262,9 @@ impl Kong {
         Ok(())
     }
 
-    /// One PDK round trip: method frame + args frame out, one answer frame in.
-    /// An empty answer decodes to the message's defaults (Kong's nil).
-    pub(crate) async fn call<I: Message, O: Message + Default>(
-        &mut self,
-        method: &'static str,
-        args: &I,
-    ) -> Result<O> {
-        self.send(method, args).await?;
+    /// Sends the framed call and reads Kong's answer into the read buffer.
+    async fn exchange(&mut self, method: &'static str) -> Result<()> {
+        self.send(method).await?;
         match self.conn.read_frame().await {
             Ok(()) => {}
             Err(err) => {
@@ -225,10 +291,13 @@ impl Kong {
         // The frame was read whole, so the connection stays in sync even if
         // its content is malformed.
         self.state = CallState::Idle;
-        O::decode(&self.conn.read_buf[..]).map_err(|e| Error::Decode {
-            method,
-            message: e.to_string(),
-        })
+        Ok(())
+    }
+
+    /// Decodes the answer in the read buffer. An empty answer decodes to the
+    /// message's defaults (Kong's nil).
+    fn decode_answer<O: Message + Default>(&self, method: &'static str) -> Result<O> {
+        decode(method, &self.conn.read_buf)
     }
 
     /// Sends a call Kong never answers (`kong.response.exit`) and stops the
@@ -243,15 +312,27 @@ impl Kong {
         Ok(())
     }
 
-    /// Sends a call Kong never answers and marks the event as exited.
+    /// Sends a call Kong never answers and marks the event as exited. Writes
+    /// still waiting in the call layer go first.
     pub(crate) async fn send_terminal<I: Message>(
         &mut self,
         method: &'static str,
         args: &I,
     ) -> Result<()> {
-        self.send(method, args).await?;
+        self.check_usable(method)?;
+        self.conn.layer.asked += 1;
+        self.flush_pending().await?;
+        self.frame(method, args);
+        self.send(method).await?;
         self.state = CallState::Exited;
         self.conn.exited.store(true, Ordering::Release);
         Ok(())
     }
+}
+
+fn decode<O: Message + Default>(method: &'static str, bytes: &[u8]) -> Result<O> {
+    O::decode(bytes).map_err(|e| Error::Decode {
+        method,
+        message: e.to_string(),
+    })
 }

@@ -37,6 +37,7 @@
 
 #[doc(hidden)]
 pub mod __private;
+mod calls;
 pub mod entities;
 mod error;
 mod kong;

@@ -122,6 +122,12 @@ pub trait Plugin: DeserializeOwned + Schema + Send + Sync + 'static {
     /// only logged and the request goes on (fail open) instead of answering 500.
     const FAIL_OPEN: bool = false;
 
+    /// When `false`, every PDK call goes to Kong exactly as written: no
+    /// cached reads, no coalesced writes, no log-phase answers from
+    /// `kong.log.serialize()`. The call layer is on by default; operators
+    /// can also turn it off with `KONG_PDK_CALL_LAYER=off`.
+    const CALL_LAYER: bool = true;
+
     /// Runs once per instance, right after Kong's config was deserialized and before
     /// Kong gets the instance id: compile regexes, build clients, check rules that
     /// span several fields. An error fails the instance start and is logged.

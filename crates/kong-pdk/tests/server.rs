@@ -179,11 +179,17 @@ async fn arrays_in_the_config_reach_the_handler() {
         .await;
     let mut conn = server.connect().await;
     let result = conn.handle_event(id, "access", answer_hello).await.unwrap();
-    let kv = result.calls[2].decode::<pb::Kv>();
-    assert_eq!(kv.k, "x-tags");
+    // The call layer sends the two set_header calls as one set_headers.
+    assert_eq!(result.calls.len(), 2);
+    assert_eq!(result.calls[1].method, "kong.response.set_headers");
+    let headers = result.calls[1].decode::<pb::Struct>();
     assert_eq!(
-        kv.v.unwrap().kind,
+        headers.fields["x-tags"].kind,
         Some(pb::ValueKind::StringValue("a,b".into()))
+    );
+    assert_eq!(
+        headers.fields["x-hello"].kind,
+        Some(pb::ValueKind::StringValue("hi example.com".into()))
     );
     server.stop().await;
 }
@@ -780,7 +786,13 @@ impl Plugin for LogReadsMethod {
 
 #[tokio::test]
 async fn a_call_kong_refuses_in_the_log_phase_explains_what_to_do() {
-    let server = TestServer::start(Server::<LogReadsMethod>::new("1.0.0", 1).name("lrm")).await;
+    // With the call layer off, the call reaches Kong, which refuses it.
+    let server = TestServer::start(
+        Server::<LogReadsMethod>::new("1.0.0", 1)
+            .name("lrm")
+            .call_layer(false),
+    )
+    .await;
     let mut conn = server.connect().await;
     conn.start_instance("lrm", r#"{"__seq__":1}"#)
         .await

@@ -13,6 +13,17 @@ fn kong(header: &'static str) -> impl FnMut(&Call) -> Reply {
             let v = if name == "x-api-key" { header } else { "" };
             Reply::message(&pb::Str { v: v.into() })
         }
+        // The call layer fetches all headers when a second one is read.
+        "kong.request.get_headers" => {
+            let mut headers = pb::Struct::default();
+            if !header.is_empty() {
+                let v = pb::Value {
+                    kind: Some(pb::ValueKind::StringValue(header.into())),
+                };
+                headers.fields.insert("x-api-key".into(), v);
+            }
+            Reply::message(&headers)
+        }
         "kong.client.load_consumer" => Reply::message(&pb::Consumer {
             id: "c-1".into(),
             username: call.decode::<pb::ConsumerSpec>().id,
@@ -43,12 +54,13 @@ async fn valid_key_authenticates_the_consumer_and_hides_the_key() {
     assert_eq!(
         result.methods(),
         [
+            // `apikey`, then all headers at the second name (`x-api-key`).
             "kong.request.get_header",
-            "kong.request.get_header",
+            "kong.request.get_headers",
             "kong.client.load_consumer",
             "kong.client.authenticate",
-            "kong.service.request.set_header",
-            "kong.service.request.set_header",
+            // Both upstream headers in one call.
+            "kong.service.request.set_headers",
             "kong.service.request.clear_header",
         ]
     );
@@ -57,7 +69,10 @@ async fn valid_key_authenticates_the_consumer_and_hides_the_key() {
     let auth = result.calls[3].decode::<pb::AuthenticateArgs>();
     assert_eq!(auth.consumer.unwrap().id, "c-1");
     assert_eq!(auth.credential.unwrap().consumer_id, "c-1");
-    assert_eq!(result.calls[6].decode::<pb::Str>().v, "x-api-key");
+    let upstream = result.calls[4].decode::<pb::Struct>();
+    assert_eq!(upstream.fields.len(), 2);
+    assert!(upstream.fields.contains_key("X-Consumer-Username"));
+    assert_eq!(result.calls[5].decode::<pb::Str>().v, "x-api-key");
 }
 
 #[tokio::test]

@@ -19,24 +19,36 @@ impl<'a> Client<'a> {
     /// `kong.client.get_ip()`: the address of the peer that connected to Kong
     /// (not `X-Forwarded-For`). All phases but `log` (fails there).
     pub async fn get_ip(self) -> Result<String> {
-        string(self.kong, "kong.client.get_ip", &()).await
+        const METHOD: &str = "kong.client.get_ip";
+        if let Some(record) = self.kong.log_record(METHOD).await? {
+            return record.client_ip(METHOD);
+        }
+        string(self.kong, METHOD, &()).await
     }
 
     /// `kong.client.get_forwarded_ip()`: the client address, honouring
     /// `trusted_ips` and `real_ip_header`. All phases but `log`.
     pub async fn get_forwarded_ip(self) -> Result<String> {
-        string(self.kong, "kong.client.get_forwarded_ip", &()).await
+        const METHOD: &str = "kong.client.get_forwarded_ip";
+        if let Some(record) = self.kong.log_record(METHOD).await? {
+            return record.client_ip(METHOD);
+        }
+        string(self.kong, METHOD, &()).await
     }
 
     /// `kong.client.get_port()`: the peer's port. All phases but `log`.
     pub async fn get_port(self) -> Result<u16> {
-        u16_of(self.kong, "kong.client.get_port", &()).await
+        const METHOD: &str = "kong.client.get_port";
+        self.kong.refuse_in_log(METHOD)?;
+        u16_of(self.kong, METHOD, &()).await
     }
 
     /// `kong.client.get_forwarded_port()`: the client port, honouring
     /// `trusted_ips`. All phases but `log`.
     pub async fn get_forwarded_port(self) -> Result<u16> {
-        u16_of(self.kong, "kong.client.get_forwarded_port", &()).await
+        const METHOD: &str = "kong.client.get_forwarded_port";
+        self.kong.refuse_in_log(METHOD)?;
+        u16_of(self.kong, METHOD, &()).await
     }
 
     /// `kong.client.get_credential()`: the credential of the authenticated
@@ -94,9 +106,11 @@ impl<'a> Client<'a> {
     /// `X-Forwarded-Proto` from a trusted TLS terminator counts. `access`,
     /// `response`, `log` (may fail in `log` for multi-protocol routes).
     pub async fn get_protocol(self, allow_terminated: bool) -> Result<String> {
+        const METHOD: &str = "kong.client.get_protocol";
+        self.kong.refuse_in_log(METHOD)?;
         let args = pb::Bool {
             v: allow_terminated,
         };
-        string(self.kong, "kong.client.get_protocol", &args).await
+        string(self.kong, METHOD, &args).await
     }
 }

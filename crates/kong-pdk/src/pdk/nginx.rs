@@ -21,13 +21,19 @@ impl<'a> Nginx<'a> {
     /// `ngx.var[name]`: an nginx variable (`request_uri`, `upstream_addr`,
     /// …); `""` when unknown or unset. Fails in `log`.
     pub async fn get_var(self, name: &str) -> Result<String> {
-        string(self.kong, "kong.nginx.get_var", &s(name)).await
+        const METHOD: &str = "kong.nginx.get_var";
+        self.kong.refuse_in_log(METHOD)?;
+        string(self.kong, METHOD, &s(name)).await
     }
 
     /// `ngx.ssl.get_tls1_version_str()`: `TLSv1.2`, `TLSv1.3`, … of the
     /// client connection; `""` without TLS. Needs a live TLS request.
     pub async fn get_tls1_version_str(self) -> Result<String> {
-        string(self.kong, "kong.nginx.get_tls1_version_str", &()).await
+        const METHOD: &str = "kong.nginx.get_tls1_version_str";
+        if let Some(record) = self.kong.log_record(METHOD).await? {
+            return record.tls_version(METHOD);
+        }
+        string(self.kong, METHOD, &()).await
     }
 
     /// `ngx.ctx[key] = value`: a per-request value also visible to Lua

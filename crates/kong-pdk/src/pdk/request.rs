@@ -3,7 +3,8 @@ use std::path::PathBuf;
 
 use kong_pdk_proto::{self as pb, raw_body_result::Kind};
 
-use super::{DEFAULT_MAX, check_max, number, s, string, u16_of};
+use super::{DEFAULT_MAX, check_max, number, string, u16_of};
+use crate::calls::HeaderSource;
 use crate::error::{Error, Result};
 use crate::kong::Kong;
 use crate::multimap::{Headers, Query};
@@ -99,36 +100,52 @@ impl<'a> Request<'a> {
     /// `kong.request.get_port()`: the port the client connected to. Fails in
     /// `log`.
     pub async fn get_port(self) -> Result<u16> {
-        u16_of(self.kong, "kong.request.get_port", &()).await
+        const METHOD: &str = "kong.request.get_port";
+        if let Some(record) = self.kong.log_record(METHOD).await? {
+            return record.port(METHOD);
+        }
+        u16_of(self.kong, METHOD, &()).await
     }
 
     /// `kong.request.get_forwarded_scheme()`: `X-Forwarded-Proto` when the
     /// client is trusted, else the scheme. Fails in `log`.
     pub async fn get_forwarded_scheme(self) -> Result<String> {
-        string(self.kong, "kong.request.get_forwarded_scheme", &()).await
+        const METHOD: &str = "kong.request.get_forwarded_scheme";
+        self.kong.refuse_in_log(METHOD)?;
+        string(self.kong, METHOD, &()).await
     }
 
     /// `kong.request.get_forwarded_host()`: `X-Forwarded-Host` when the
     /// client is trusted, else the host. Fails in `log`.
     pub async fn get_forwarded_host(self) -> Result<String> {
-        string(self.kong, "kong.request.get_forwarded_host", &()).await
+        const METHOD: &str = "kong.request.get_forwarded_host";
+        self.kong.refuse_in_log(METHOD)?;
+        string(self.kong, METHOD, &()).await
     }
 
     /// `kong.request.get_forwarded_port()`: `X-Forwarded-Port` when the
     /// client is trusted, else the port. Fails in `log`.
     pub async fn get_forwarded_port(self) -> Result<u16> {
-        u16_of(self.kong, "kong.request.get_forwarded_port", &()).await
+        const METHOD: &str = "kong.request.get_forwarded_port";
+        self.kong.refuse_in_log(METHOD)?;
+        u16_of(self.kong, METHOD, &()).await
     }
 
     /// `kong.request.get_http_version()`: `1.0`, `1.1`, `2.0`; `0.0` when
     /// unknown. Fails in `log`.
     pub async fn get_http_version(self) -> Result<f64> {
-        number(self.kong, "kong.request.get_http_version", &()).await
+        const METHOD: &str = "kong.request.get_http_version";
+        self.kong.refuse_in_log(METHOD)?;
+        number(self.kong, METHOD, &()).await
     }
 
     /// `kong.request.get_method()`: e.g. `"GET"`. Fails in `log`.
     pub async fn get_method(self) -> Result<String> {
-        string(self.kong, "kong.request.get_method", &()).await
+        const METHOD: &str = "kong.request.get_method";
+        if let Some(record) = self.kong.log_record(METHOD).await? {
+            return record.method(METHOD);
+        }
+        string(self.kong, METHOD, &()).await
     }
 
     /// `kong.request.get_path()`: the normalized path, without the query.
@@ -146,7 +163,11 @@ impl<'a> Request<'a> {
     /// `kong.request.get_raw_query()`: the query string without `?`; `""`
     /// when none. Fails in `log`.
     pub async fn get_raw_query(self) -> Result<String> {
-        string(self.kong, "kong.request.get_raw_query", &()).await
+        const METHOD: &str = "kong.request.get_raw_query";
+        if let Some(record) = self.kong.log_record(METHOD).await? {
+            return record.raw_query(METHOD);
+        }
+        string(self.kong, METHOD, &()).await
     }
 
     /// `kong.request.get_query_arg(name)`: the first value of a query
@@ -154,7 +175,7 @@ impl<'a> Request<'a> {
     /// makes Kong fail the call: use [`get_query`](Self::get_query) for
     /// those. Fails in `log`.
     pub async fn get_query_arg(self, name: &str) -> Result<String> {
-        string(self.kong, "kong.request.get_query_arg", &s(name)).await
+        self.kong.get_query_arg(name).await
     }
 
     /// `kong.request.get_query()`: up to 100 query arguments (Kong's
@@ -167,6 +188,9 @@ impl<'a> Request<'a> {
     pub async fn get_query_max(self, max: u16) -> Result<Query> {
         const METHOD: &str = "kong.request.get_query";
         let args = check_max(METHOD, max)?;
+        if let Some(record) = self.kong.log_record(METHOD).await? {
+            return Ok(value::struct_multimap(record.query(METHOD)?).into());
+        }
         let st: pb::Struct = self.kong.call(METHOD, &args).await?;
         Ok(value::struct_multimap(st).into())
     }
@@ -175,7 +199,7 @@ impl<'a> Request<'a> {
     /// name is case-insensitive and `_` matches `-`; `""` when missing.
     /// Works in `log` (saved headers).
     pub async fn get_header(self, name: &str) -> Result<String> {
-        string(self.kong, "kong.request.get_header", &s(name)).await
+        self.kong.get_header(HeaderSource::Request, name).await
     }
 
     /// `kong.request.get_headers()`: up to 100 headers (Kong's default),
@@ -197,6 +221,7 @@ impl<'a> Request<'a> {
     /// buffered a large body to. `rewrite`, `access`, `response`; not `log`.
     pub async fn get_raw_body(self) -> Result<RawBody> {
         const METHOD: &str = "kong.request.get_raw_body";
+        self.kong.refuse_in_log(METHOD)?;
         let r: pb::RawBodyResult = self.kong.call(METHOD, &()).await?;
         match r.kind {
             Some(Kind::Content(bytes)) => Ok(RawBody::InMemory(bytes)),

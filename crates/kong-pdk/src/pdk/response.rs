@@ -1,6 +1,7 @@
 use kong_pdk_proto as pb;
 
 use super::{DEFAULT_MAX, check_max, empty, kv_str, s, string, u16_of};
+use crate::calls::{HeaderSource, HeaderTarget};
 use crate::error::{Error, Result};
 use crate::kong::Kong;
 use crate::multimap::Headers;
@@ -26,7 +27,7 @@ impl<'a> Response<'a> {
     /// `kong.response.get_header(name)`: the first value of a response
     /// header; `""` when missing. `response` and `log` (saved headers).
     pub async fn get_header(self, name: &str) -> Result<String> {
-        string(self.kong, "kong.response.get_header", &s(name)).await
+        self.kong.get_header(HeaderSource::Response, name).await
     }
 
     /// `kong.response.get_headers()`: up to 100 response headers.
@@ -59,7 +60,9 @@ impl<'a> Response<'a> {
     /// `kong.response.set_header(name, value)`: replaces a header.
     /// `rewrite`, `access`, `response`.
     pub async fn set_header(self, name: &str, value: &str) -> Result<()> {
-        empty(self.kong, "kong.response.set_header", &kv_str(name, value)).await
+        self.kong
+            .set_header(HeaderTarget::Response, name, value)
+            .await
     }
 
     /// `kong.response.add_header(name, value)`: adds a value to a header.

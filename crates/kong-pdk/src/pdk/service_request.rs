@@ -1,4 +1,5 @@
 use super::{empty, kv_str, s};
+use crate::calls::HeaderTarget;
 use crate::error::Result;
 use crate::kong::Kong;
 use crate::multimap::{Headers, Query};
@@ -46,12 +47,9 @@ impl<'a> ServiceRequest<'a> {
 
     /// `set_header(name, value)`: replaces a header.
     pub async fn set_header(self, name: &str, value: &str) -> Result<()> {
-        empty(
-            self.kong,
-            "kong.service.request.set_header",
-            &kv_str(name, value),
-        )
-        .await
+        self.kong
+            .set_header(HeaderTarget::ServiceRequest, name, value)
+            .await
     }
 
     /// `add_header(name, value)`: adds a value to a header.

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use super::Shared;
 use super::handler::{self, Outcome};
+use super::stats::Counted;
 use crate::kong::{CallState, Conn, Kong};
 use crate::plugin::{Phase, Plugin};
 use crate::value;
@@ -33,7 +34,11 @@ pub(crate) async fn serve<P: Plugin>(
             return;
         }
     };
-    let mut conn = Conn::new(stream, shared.settings.max_frame_size);
+    let mut conn = Conn::new(
+        stream,
+        shared.settings.max_frame_size,
+        shared.settings.call_layer,
+    );
     loop {
         let read = tokio::select! {
             biased;
@@ -185,7 +190,7 @@ async fn handle_event<P: Plugin>(
         );
         return None;
     };
-    let _events = shared.count_event();
+    let events = shared.count_event();
     let instance = &in_use.instance;
     let mut kong = Kong::new(conn, phase);
     let outcome = handler::run(
@@ -196,8 +201,48 @@ async fn handle_event<P: Plugin>(
         handler::peer_closed(watcher),
     )
     .await;
+    let keep = conclude(
+        shared,
+        &mut kong,
+        instance.id,
+        outcome,
+        sequence,
+        shutdown,
+        events,
+    )
+    .await;
+    shared.stats.0.add_calls(kong.call_counts());
+    keep.then(|| kong.into_conn())
+}
+
+/// Ends an event after its handler: sends the writes the call layer still
+/// holds, reports a failure (log line, `kong.log.err`, the 500), and
+/// finishes the protocol. Returns whether the connection can serve the
+/// next RPC.
+async fn conclude<P>(
+    shared: &Shared<P>,
+    kong: &mut Kong,
+    instance: i32,
+    outcome: Outcome,
+    sequence: i64,
+    shutdown: &watch::Receiver<bool>,
+    event: Counted<'_>,
+) -> bool
+where
+    P: Plugin,
+{
+    let phase = kong.phase();
+    // The writes the layer holds were made before the handler ended (or
+    // failed): they reach Kong first, in order.
+    let finished = match &outcome {
+        Outcome::PeerClosed | Outcome::Exited => Ok(()),
+        _ if kong.state != CallState::Idle => Ok(()),
+        _ => kong.finish().await,
+    };
     let failure = match outcome {
-        Outcome::Returned(Ok(())) => None,
+        Outcome::Returned(Ok(())) => finished
+            .err()
+            .map(|e| format!("{phase} handler's last writes failed: {e}")),
         Outcome::Returned(Err(e)) => Some(format!("{phase} handler failed: {e}")),
         Outcome::Panicked(msg) => Some(format!("{phase} handler panicked: {msg}")),
         Outcome::TimedOut(limit) => Some(format!(
@@ -205,18 +250,18 @@ async fn handle_event<P: Plugin>(
         )),
         Outcome::PeerClosed => {
             tracing::info!(
-                instance = instance.id,
+                instance,
                 "Kong closed the connection during the {phase} event; the handler was cancelled"
             );
-            return None;
+            return false;
         }
         Outcome::Exited => {
-            wait_for_close(kong.into_conn(), shared, shutdown).await;
-            return None;
+            wait_for_close(&mut kong.conn, shared, shutdown).await;
+            return false;
         }
     };
     if let Some(message) = failure {
-        tracing::error!(instance = instance.id, "{message}");
+        tracing::error!(instance, "{message}");
         if kong.state == CallState::Idle {
             // Best effort: when Kong is gone the connection closes below.
             let _ = kong.log().err(&message).await;
@@ -232,20 +277,22 @@ async fn handle_event<P: Plugin>(
                 .await
                 .is_ok()
             {
-                wait_for_close(kong.into_conn(), shared, shutdown).await;
+                wait_for_close(&mut kong.conn, shared, shutdown).await;
             }
-            return None;
+            return false;
         }
     }
     if kong.state != CallState::Idle {
         tracing::warn!(
-            instance = instance.id,
+            instance,
             "closing connection: the {phase} event cannot be finished ({:?})",
             kong.state
         );
-        return None;
+        return false;
     }
-    let mut conn = kong.into_conn();
+    // Once Kong reads the end of the event, the event is over.
+    drop(event);
+    let conn = &mut kong.conn;
     wire::push_frame(&mut conn.write_buf, b"");
     let done = pb::RpcReturn {
         sequence,
@@ -253,17 +300,17 @@ async fn handle_event<P: Plugin>(
     };
     wire::push_message(&mut conn.write_buf, &done);
     match conn.flush_frames().await {
-        Ok(()) => Some(conn),
+        Ok(()) => true,
         Err(e) => {
             tracing::warn!("closing connection: cannot finish the {phase} event: {e}");
-            None
+            false
         }
     }
 }
 
 /// After `kong.response.exit` Kong neither answers nor reuses the connection;
 /// it closes it when the request ends. Wait for that (bounded) and drop it.
-async fn wait_for_close<P>(mut conn: Conn, shared: &Shared<P>, shutdown: &watch::Receiver<bool>) {
+async fn wait_for_close<P>(conn: &mut Conn, shared: &Shared<P>, shutdown: &watch::Receiver<bool>) {
     let mut shutdown = shutdown.clone();
     let drain = async {
         while conn.read_frame().await.is_ok() {

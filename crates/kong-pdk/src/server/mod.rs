@@ -35,6 +35,7 @@ use self::signals::shutdown_signal;
 pub use self::signals::termination_signal;
 use self::socket::{DEFAULT_SOCKET_MODE, bind, socket_mode_from_env};
 pub use self::stats::ServerStats;
+pub use crate::calls::CALL_LAYER_ENV;
 use crate::plugin::Plugin;
 
 /// Tunables of a [`Server`].
@@ -46,6 +47,7 @@ struct Settings {
     shutdown_grace: Duration,
     exit_close_timeout: Duration,
     socket_mode: u32,
+    call_layer: bool,
 }
 
 impl Default for Settings {
@@ -58,6 +60,7 @@ impl Default for Settings {
             shutdown_grace: Duration::from_secs(5),
             exit_close_timeout: Duration::from_secs(60),
             socket_mode: socket_mode_from_env().unwrap_or(DEFAULT_SOCKET_MODE),
+            call_layer: !crate::calls::disabled_by_env(),
         }
     }
 }
@@ -93,11 +96,13 @@ impl<P: Plugin> Server<P> {
     /// (Kong runs plugins from the highest priority to the lowest). The
     /// plugin name is the executable's file name, as Kong expects.
     pub fn new(version: impl Into<String>, priority: i32) -> Self {
+        let mut settings = Settings::default();
+        settings.call_layer &= P::CALL_LAYER;
         Server {
             name: executable_name(),
             version: version.into(),
             priority,
-            settings: Settings::default(),
+            settings,
             stats: ServerStats::default(),
             _plugin: PhantomData,
         }
@@ -144,6 +149,15 @@ impl<P: Plugin> Server<P> {
     /// variable (octal, e.g. `660`) sets the default.
     pub fn socket_mode(mut self, mode: u32) -> Self {
         self.settings.socket_mode = mode;
+        self
+    }
+
+    /// Whether the call layer answers and coalesces PDK calls to save round
+    /// trips (default: on, unless the plugin sets `CALL_LAYER = false` or
+    /// the environment has `KONG_PDK_CALL_LAYER=off`). `false` sends every
+    /// call to Kong exactly as written; `true` cannot override those two.
+    pub fn call_layer(mut self, on: bool) -> Self {
+        self.settings.call_layer = on && P::CALL_LAYER && !crate::calls::disabled_by_env();
         self
     }
 
