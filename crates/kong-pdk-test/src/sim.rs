@@ -281,6 +281,41 @@ fn header_key(name: &str) -> String {
     name.to_ascii_lowercase().replace('_', "-")
 }
 
+/// `ngx.var.http_<name>` as `kong.request.get_header` reads it
+/// (`kong/tools/http.lua`): nginx joins the matching lines (`, `; `; ` for
+/// Cookie), and a value holding `", "` is read from the header table
+/// instead.
+fn nginx_var_header(headers: &HeaderList, name: &str) -> String {
+    let folded = |k: &str| k.to_ascii_lowercase().replace('-', "_");
+    let wanted = folded(name);
+    let lines: Vec<&str> = headers
+        .iter()
+        .filter(|(k, _)| folded(k) == wanted)
+        .map(|(_, v)| v)
+        .collect();
+    let sep = if wanted == "cookie" { "; " } else { ", " };
+    let joined = lines.join(sep);
+    if joined.contains(", ") {
+        table_header(headers, name).unwrap_or_default().to_owned()
+    } else {
+        joined
+    }
+}
+
+/// `t[name]` of `ngx.req.get_headers()` / `ngx.resp.get_headers()` (100
+/// lines): the raw key (names are lower case), then the `__index`
+/// normalization (lower case, `_` as `-`); the first value.
+fn table_header<'a>(headers: &'a HeaderList, name: &str) -> Option<&'a str> {
+    let hit = |key: &str| {
+        headers
+            .iter()
+            .take(100)
+            .find(|(k, _)| k.to_ascii_lowercase() == key)
+    };
+    let found = hit(name).or_else(|| hit(&header_key(name)));
+    found.map(|(_, v)| v)
+}
+
 fn first_header<'a>(headers: &'a HeaderList, name: &str) -> Option<&'a str> {
     let key = header_key(name);
     headers
@@ -750,7 +785,12 @@ impl Sim {
             }
             "kong.request.get_header" => {
                 let name = arg::<pb::Str>(raw)?.v;
-                text(first_header(&self.headers, &name).unwrap_or_default())
+                if phase == Phase::Log {
+                    // The log timer reads its saved `ngx.req.get_headers()`.
+                    text(table_header(&self.headers, &name).unwrap_or_default())
+                } else {
+                    text(nginx_var_header(&self.headers, &name))
+                }
             }
             "kong.request.get_headers" => {
                 let max = arg::<pb::Int>(raw)?.v;
@@ -778,7 +818,7 @@ impl Sim {
             "kong.response.get_status" => int(self.client.status),
             "kong.response.get_header" => {
                 let name = arg::<pb::Str>(raw)?.v;
-                text(first_header(&self.client.headers, &name).unwrap_or_default())
+                text(table_header(&self.client.headers, &name).unwrap_or_default())
             }
             "kong.response.get_headers" => {
                 let max = arg::<pb::Int>(raw)?.v;
@@ -949,7 +989,14 @@ impl Sim {
                     }
                     _ => {
                         let max = check_max(arg::<pb::Int>(raw)?.v, "max_headers")?;
-                        frame(headers_struct(&res.headers, max))
+                        if self.buffered {
+                            // Kong's buffered headers table is an empty
+                            // proxy whose `__index` finds names: `pairs`
+                            // sees nothing, so the protocol carries `{}`.
+                            frame(pb::Struct::default())
+                        } else {
+                            frame(headers_struct(&res.headers, max))
+                        }
                     }
                 }
             }
@@ -1067,12 +1114,9 @@ impl Sim {
     pub(crate) fn log_record(&self) -> Json {
         let req = &self.req;
         let request_uri = req.request_uri();
-        let default_port = if req.is_tls() { 443 } else { 80 };
-        let authority = if req.port == default_port {
-            self.host()
-        } else {
-            format!("{}:{}", self.host(), req.port)
-        };
+        // Kong writes the port even when it is the scheme's default
+        // (`ctx.host_port or var.server_port`, kong/pdk/log.lua).
+        let authority = format!("{}:{}", self.host(), req.port);
         let mut request = json!({
             "method": self.method,
             "uri": request_uri,

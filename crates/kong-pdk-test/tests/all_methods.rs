@@ -423,10 +423,8 @@ async fn every_pdk_method_gets_a_model_answer() {
         ("kong.response.get_source", r#""service""#),
         ("kong.service.response.get_status", "503"),
         ("kong.service.response.get_header", r#""u""#),
-        (
-            "kong.service.response.get_headers",
-            r#"Headers({"x-up": ["u"]})"#,
-        ),
+        // Kong's buffered headers table cannot be walked: `{}` on the wire.
+        ("kong.service.response.get_headers", "Headers({})"),
         ("kong.service.response.get_raw_body", "[100, 111, 119, 110]"),
         ("kong.response.exit", "sent"),
         ("kong.log.serialize", r#""\"blue\" 418 \"/up?a=1&b=2\"""#),

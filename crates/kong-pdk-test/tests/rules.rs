@@ -429,3 +429,37 @@ async fn log_lines_concatenate_like_kong_and_serialize_values_land_in_the_record
         ]
     );
 }
+
+#[tokio::test]
+async fn request_headers_read_like_nginx_variables_outside_the_log_phase() {
+    let request = Request::get("http://example.com/")
+        .header("Cookie", "a=1")
+        .header("Cookie", "b=2")
+        .header("X-Multi", "one")
+        .header("X-Multi", "two")
+        .header("X-Comma", "p, q");
+    let reads = [
+        "req.header|cookie",
+        "req.header|x_multi",
+        "req.header|X-Comma",
+    ];
+    let mut env = TestEnv::new(request).call_layer(false);
+    let out = env
+        .run::<Probe>(probe(&[("access", &reads), ("log", &reads)]))
+        .await;
+    // access: $http_cookie joins the lines with "; "; other joined values
+    // hold ", ", so Kong reads the header table's first value instead.
+    let access: Vec<&str> = out.log_messages(LogLevel::Info);
+    assert_eq!(
+        access,
+        [
+            "req.header|cookie => a=1; b=2",
+            "req.header|x_multi => one",
+            "req.header|X-Comma => p, q",
+            // log: the saved header table, first values.
+            "req.header|cookie => a=1",
+            "req.header|x_multi => one",
+            "req.header|X-Comma => p, q",
+        ]
+    );
+}

@@ -30,6 +30,13 @@ impl<'a> ServiceResponse<'a> {
     }
 
     /// `get_headers()`: up to 100 upstream headers.
+    ///
+    /// **Empty in the `response` phase**: when Kong buffers the response
+    /// (which a `response` handler makes it do), its headers table is an
+    /// empty Lua table whose `__index` looks names up, so the ProtoBuf
+    /// bridge, which walks it with `pairs`, sends `{}`
+    /// (`kong/pdk/service/response.lua`). Read single headers with
+    /// [`get_header`](Self::get_header) there.
     pub async fn get_headers(self) -> Result<Headers> {
         self.get_headers_max(DEFAULT_MAX).await
     }
