@@ -9,68 +9,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
-
-use common::act;
-use kong_pdk::{Kong, PhaseResult, Plugin, Schema};
+use common::{Ops, take_answers};
 use kong_pdk_test::{HeaderList, Outcome, Request, TestEnv, UpstreamResponse};
-use serde::Deserialize;
 use serde_json::json;
-
-/// What each run's handlers saw: run id → `"<action> => <result>"`.
-static ANSWERS: Mutex<BTreeMap<String, Vec<String>>> = Mutex::new(BTreeMap::new());
-
-/// Runs its config's actions and keeps every answer out of band, so that
-/// nothing but the actions reaches Kong.
-#[derive(Debug, Deserialize, Schema)]
-struct Ops {
-    run: String,
-    #[serde(default)]
-    on_rewrite: Vec<String>,
-    #[serde(default)]
-    on_access: Vec<String>,
-    #[serde(default)]
-    on_response: Vec<String>,
-    #[serde(default)]
-    on_log: Vec<String>,
-}
-
-#[kong_pdk::plugin]
-impl Plugin for Ops {
-    async fn rewrite(&self, kong: &mut Kong) -> PhaseResult {
-        self.ops(kong, &self.on_rewrite).await
-    }
-    async fn access(&self, kong: &mut Kong) -> PhaseResult {
-        self.ops(kong, &self.on_access).await
-    }
-    async fn response(&self, kong: &mut Kong) -> PhaseResult {
-        self.ops(kong, &self.on_response).await
-    }
-    async fn log(&self, kong: &mut Kong) -> PhaseResult {
-        self.ops(kong, &self.on_log).await
-    }
-}
-
-impl Ops {
-    async fn ops(&self, kong: &mut Kong, actions: &[String]) -> PhaseResult {
-        for action in actions {
-            let result = act(kong, action).await;
-            let seen = match &result {
-                Ok(v) => format!("{action} => {v}"),
-                Err(e) => format!("{action} => error: {e}"),
-            };
-            ANSWERS
-                .lock()
-                .unwrap()
-                .entry(self.run.clone())
-                .or_default()
-                .push(seen);
-            result?;
-        }
-        Ok(())
-    }
-}
 
 const NAMES: &[&str] = &[
     "x-a",
@@ -236,7 +177,7 @@ async fn run(config: &serde_json::Value, layer: bool) -> (Vec<String>, String, u
         .upstream_response(upstream)
         .call_layer(layer);
     let out = env.run::<Ops>(config.clone()).await;
-    let answers = ANSWERS.lock().unwrap().remove(&run).unwrap_or_default();
+    let answers = take_answers(&run);
     let tables = TABLES.iter().map(|m| out.calls_to(m).len()).sum();
     (answers, state(&out), out.round_trips(), tables)
 }

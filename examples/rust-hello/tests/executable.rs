@@ -129,6 +129,12 @@ async fn serves_kong_over_its_socket() {
         .await
         .unwrap();
     assert_eq!(result.end, EventEnd::Returned);
+    // Exactly go-hello's two calls: the call layer has nothing to save here
+    // and sends the one waiting set_header as written.
+    assert_eq!(
+        result.methods(),
+        ["kong.request.get_header", "kong.response.set_header"]
+    );
     assert_eq!(result.calls[0].decode::<pb::Str>().v, "host");
     let kv = result.calls[1].decode::<pb::Kv>();
     assert_eq!(kv.k, "x-hello-from-rust");

@@ -4,8 +4,15 @@
 //! fails the handler with that error.
 //!
 //! Actions are `name|arg|arg`, e.g. `req.header|host` or `exit|403|denied`.
+//!
+//! [`Ops`] runs the same actions but keeps their results out of band
+//! ([`take_answers`]), so nothing but the actions reaches Kong (the call
+//! layer's tests count round trips).
 
 #![allow(dead_code, unreachable_pub)]
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use kong_pdk::{Headers, Kong, PhaseResult, Plugin, Query, Schema};
 use serde::Deserialize;
@@ -105,6 +112,11 @@ pub async fn act(kong: &mut Kong, action: &str) -> Result<String, kong_pdk::BoxE
         "client.consumer" => format!("{:?}", kong.client().get_consumer().await?),
         "client.credential" => format!("{:?}", kong.client().get_credential().await?),
         "client.protocol" => kong.client().get_protocol(a(1) == "true").await?,
+        "client.authenticate" => {
+            let consumer = kong_pdk::entities::Consumer::with_id(a(1));
+            kong.client().authenticate(Some(&consumer), None).await?;
+            "ok".into()
+        }
         "ctx.set" => {
             let v: Json = serde_json::from_str(a(2))?;
             kong.ctx().set_shared(a(1), &v).await?;
@@ -224,6 +236,65 @@ pub async fn act(kong: &mut Kong, action: &str) -> Result<String, kong_pdk::BoxE
         }
         other => return Err(format!("unknown probe action {other}").into()),
     })
+}
+
+/// What each [`Ops`] run's handlers saw: run id → `"<action> => <result>"`.
+static ANSWERS: Mutex<BTreeMap<String, Vec<String>>> = Mutex::new(BTreeMap::new());
+
+/// Runs its config's actions and keeps every answer out of band, so that
+/// nothing but the actions reaches Kong.
+#[derive(Debug, Deserialize, Schema)]
+pub struct Ops {
+    pub run: String,
+    #[serde(default)]
+    pub on_rewrite: Vec<String>,
+    #[serde(default)]
+    pub on_access: Vec<String>,
+    #[serde(default)]
+    pub on_response: Vec<String>,
+    #[serde(default)]
+    pub on_log: Vec<String>,
+}
+
+#[kong_pdk::plugin]
+impl Plugin for Ops {
+    async fn rewrite(&self, kong: &mut Kong) -> PhaseResult {
+        self.ops(kong, &self.on_rewrite).await
+    }
+    async fn access(&self, kong: &mut Kong) -> PhaseResult {
+        self.ops(kong, &self.on_access).await
+    }
+    async fn response(&self, kong: &mut Kong) -> PhaseResult {
+        self.ops(kong, &self.on_response).await
+    }
+    async fn log(&self, kong: &mut Kong) -> PhaseResult {
+        self.ops(kong, &self.on_log).await
+    }
+}
+
+impl Ops {
+    async fn ops(&self, kong: &mut Kong, actions: &[String]) -> PhaseResult {
+        for action in actions {
+            let result = act(kong, action).await;
+            let seen = match &result {
+                Ok(v) => format!("{action} => {v}"),
+                Err(e) => format!("{action} => error: {e}"),
+            };
+            ANSWERS
+                .lock()
+                .unwrap()
+                .entry(self.run.clone())
+                .or_default()
+                .push(seen);
+            result?;
+        }
+        Ok(())
+    }
+}
+
+/// The answers an [`Ops`] run saw, in order (and forgets them).
+pub fn take_answers(run: &str) -> Vec<String> {
+    ANSWERS.lock().unwrap().remove(run).unwrap_or_default()
 }
 
 /// The probe's config: `(phase field, actions)` pairs.
