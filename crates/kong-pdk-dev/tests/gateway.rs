@@ -121,6 +121,54 @@ consumers:
 }
 
 #[tokio::test]
+async fn api_auth_sets_upstream_headers_and_logs_request_getters_in_the_log_phase() {
+    let gw = Gateway::start(
+        &["rust-api-auth"],
+        r#"
+_format_version: "3.0"
+services:
+  - name: echo
+    url: http://{echo}
+    routes:
+      - name: api
+        paths: [/api]
+        plugins:
+          - name: rust-api-auth
+            config:
+              keys:
+                - { key: key-of-billing, client: billing, tenant: acme }
+"#,
+    );
+    let res = gw.get("/api", &[]).await;
+    assert_eq!(res.status, 401, "{}", gw.log());
+    assert_eq!(res.json()["message"], "No credentials found in request");
+
+    let auth = [
+        ("authorization", "Bearer key-of-billing"),
+        ("x-request-id", "req-1"),
+        ("user-agent", "test/1"),
+    ];
+    let res = gw.get("/api/orders?page=2", &auth).await;
+    assert_eq!(res.status, 200, "{}", gw.log());
+    assert_eq!(res.header("x-authenticated-as"), Some("billing"));
+    let echo = res.json();
+    assert_eq!(echo["headers"]["x-client-id"], "billing");
+    assert_eq!(echo["headers"]["x-client-tenant"], "acme");
+    assert_eq!(echo["headers"]["x-client-agent"], "test/1");
+    assert_eq!(echo["headers"]["x-request-id"], "req-1");
+    // The method, query and address come from kong.log.serialize(): Kong
+    // refuses those getters in the log phase.
+    assert!(
+        gw.wait_for(
+            "[info] [rust-api-auth] client=billing GET /api/orders?page=2 from 127.0.0.1 -> 200",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        gw.log()
+    );
+}
+
+#[tokio::test]
 async fn request_transformer_changes_what_the_upstream_receives() {
     // The service points at a closed port: only set_target reaches the echo.
     let closed = common::free_port();

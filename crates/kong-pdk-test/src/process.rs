@@ -18,6 +18,15 @@ impl PluginProcess {
     /// Starts `exe -kong-prefix <tempdir>` and waits (up to 10 s) for
     /// `<tempdir>/<name>.socket` to appear.
     pub fn start(exe: impl AsRef<Path>) -> io::Result<PluginProcess> {
+        PluginProcess::start_with_env(exe, &[])
+    }
+
+    /// [`start`](Self::start) with extra environment variables, e.g.
+    /// `KONG_PDK_CALL_LAYER=off`.
+    pub fn start_with_env(
+        exe: impl AsRef<Path>,
+        env: &[(&str, &str)],
+    ) -> io::Result<PluginProcess> {
         let exe = exe.as_ref();
         let name = exe
             .file_name()
@@ -28,6 +37,7 @@ impl PluginProcess {
         let socket = prefix.path().join(format!("{name}.socket"));
         let stderr_path = prefix.path().join("server.stderr");
         let child = Command::new(exe)
+            .envs(env.iter().copied())
             .arg("-kong-prefix")
             .arg(prefix.path())
             .stdin(Stdio::null())

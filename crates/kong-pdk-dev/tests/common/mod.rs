@@ -20,8 +20,9 @@ use hyper_util::rt::TokioExecutor;
 /// The gateway binary.
 pub const GATEWAY: &str = env!("CARGO_BIN_EXE_kong-pdk-dev");
 
-/// The six example plugins.
-pub const EXAMPLES: [&str; 6] = [
+/// The seven example plugins, sorted.
+pub const EXAMPLES: [&str; 7] = [
+    "rust-api-auth",
     "rust-hello",
     "rust-key-auth",
     "rust-log",
