@@ -97,6 +97,23 @@ fn complete_field(field: &Value, value: Option<Value>) -> Option<Value> {
             None => return Some(Value::Null),
         },
     };
+    // Kong fills defaults inside every element of arrays, sets and maps too
+    // (kong/db/schema/init.lua, adjust_field_for_context).
+    let value = match (type_, value, field.get("elements").or(field.get("values"))) {
+        (Some("array" | "set"), Value::Array(items), Some(elements)) => Value::Array(
+            items
+                .into_iter()
+                .map(|item| complete_field(elements, Some(item)).unwrap_or(Value::Null))
+                .collect(),
+        ),
+        (Some("map"), Value::Object(entries), Some(values)) => Value::Object(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k, complete_field(values, Some(v)).unwrap_or(Value::Null)))
+                .collect(),
+        ),
+        (_, value, _) => value,
+    };
     Some(match (type_, value) {
         (Some("set"), Value::Array(items)) => {
             let mut unique: Vec<Value> = Vec::with_capacity(items.len());
@@ -176,6 +193,31 @@ mod tests {
             Err(vec!["config: expected a record".to_owned()])
         );
         assert!(validate_config(&json!({"fields": []}), &json!({})).is_err());
+    }
+
+    #[test]
+    fn fills_defaults_inside_arrays_and_maps_of_records() {
+        let element = json!({"type": "record", "fields": [
+            {"key": {"type": "string", "required": true}},
+            {"tenant": {"type": "string", "required": true, "default": "default"}},
+        ]});
+        let schema = json!({"name": "t", "fields": [{"config": {"type": "record", "fields": [
+            {"keys": {"type": "array", "elements": element}},
+            {"by_name": {"type": "map", "keys": {"type": "string"}, "values": element}},
+        ]}}]});
+        let config = json!({
+            "keys": [{"key": "a"}, {"key": "b", "tenant": "t"}],
+            "by_name": {"x": {"key": "c"}},
+        });
+        assert_eq!(
+            validate_config(&schema, &config),
+            Ok(json!({
+                "keys": [{"key": "a", "tenant": "default"}, {"key": "b", "tenant": "t"}],
+                "by_name": {"x": {"key": "c", "tenant": "default"}},
+            }))
+        );
+        let errors = validate_config(&schema, &json!({"keys": [{}]})).unwrap_err();
+        assert!(errors.iter().any(|e| e.contains("key")), "{errors:?}");
     }
 
     #[test]
