@@ -2,8 +2,10 @@
 //! executable the way Kong does, opens N connections (Kong's keepalive
 //! pool), and on each sends `cmd_handle_event` for one instance again and
 //! again, answering the plugin's PDK calls from a fixed request, like Kong's
-//! worker would. It reports events/s, latency percentiles, and the plugin
-//! process's CPU time and memory.
+//! worker would. It reports events/s, latency percentiles, the PDK round
+//! trips per event, and the plugin process's CPU time and memory; with
+//! `--compare-layer` the same executable with its call layer off
+//! (`KONG_PDK_CALL_LAYER=off`) is measured in the same run.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use kong_pdk_proto as pb;
+use kong_pdk_proto::prost::Message;
 use kong_pdk_test::{Call, Connection, EventEnd, PluginProcess, Reply};
 
 /// Settings of one run.
@@ -35,6 +38,10 @@ pub struct BenchArgs {
     pub config: String,
     /// The event sent.
     pub phase: String,
+    /// Also measure the executable with `KONG_PDK_CALL_LAYER=off`.
+    pub compare_layer: bool,
+    /// Measurements per server, interleaved; the median is reported.
+    pub rounds: usize,
 }
 
 /// `bench --help`.
@@ -50,6 +57,14 @@ usage: kong-pdk-dev bench [options] <plugin-executable>
   -n, --max-events N    stop after N measured events (default 10000000)
       --config JSON     instance config (default {\"message\":\"bench\"})
       --phase NAME      event to send (default access)
+      --compare-layer   also measure the executable with its call layer off
+                        (KONG_PDK_CALL_LAYER=off), side by side
+  -r, --rounds N        measurements per server, interleaved; the median (by
+                        events/s) is reported (default 1)
+
+Kong's answers describe one request (see REQUEST_HEADERS in bench.rs):
+GET /orders?page=2 with Host, User-Agent, Accept, X-Request-ID,
+X-Forwarded-For and Authorization: Bearer bench-key-0001.
 ";
 
 impl BenchArgs {
@@ -65,6 +80,8 @@ impl BenchArgs {
             max_events: 10_000_000,
             config: r#"{"message":"bench"}"#.into(),
             phase: "access".into(),
+            compare_layer: false,
+            rounds: 1,
         };
         let mut it = args.iter();
         let mut exe = None;
@@ -103,6 +120,15 @@ impl BenchArgs {
                 }
                 "--config" => out.config = value(arg)?,
                 "--phase" => out.phase = value(arg)?,
+                "--compare-layer" => out.compare_layer = true,
+                "-r" | "--rounds" => {
+                    let v = value(arg)?;
+                    out.rounds = v
+                        .parse()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| format!("{arg}: not a positive number: {v}"))?;
+                }
                 other if other.starts_with('-') => return Err(format!("unknown option {other}")),
                 other => {
                     if exe.replace(PathBuf::from(other)).is_some() {
@@ -140,6 +166,9 @@ pub struct Report {
     pub server_peak_rss_kib: u64,
     /// Its thread count at the end.
     pub server_threads: u64,
+    /// PDK calls Kong answered during the measured events (round trips;
+    /// `kong.response.exit` included).
+    pub round_trips: u64,
 }
 
 impl Report {
@@ -155,6 +184,11 @@ impl Report {
         }
         let rank = ((p / 100.0) * (self.latencies_us.len() - 1) as f64).round() as usize;
         self.latencies_us[rank.min(self.latencies_us.len() - 1)]
+    }
+
+    /// PDK round trips per event.
+    pub fn round_trips_per_event(&self) -> f64 {
+        self.round_trips as f64 / self.events.max(1) as f64
     }
 
     /// Server CPU time per event, in microseconds.
@@ -174,6 +208,7 @@ impl Report {
                 "max": self.latencies_us.last().copied().unwrap_or(0),
             },
             "cpu_us_per_event": self.cpu_us_per_event(),
+            "round_trips_per_event": self.round_trips_per_event(),
             "rss_kib": self.server_rss_kib,
             "peak_rss_kib": self.server_peak_rss_kib,
             "threads": self.server_threads,
@@ -181,19 +216,90 @@ impl Report {
     }
 }
 
-/// Answers like Kong would for a `GET /` with a few headers.
+/// The request Kong's answers describe: `GET /orders?page=2` from
+/// 127.0.0.1 with these headers (names as nginx gives them, lower case).
+pub const REQUEST_HEADERS: [(&str, &str); 6] = [
+    ("host", "127.0.0.1:8000"),
+    ("user-agent", "kong-pdk-bench/1"),
+    ("accept", "*/*"),
+    ("x-request-id", "bench-request-1"),
+    ("x-forwarded-for", "10.0.0.1"),
+    ("authorization", "Bearer bench-key-0001"),
+];
+
+/// Kong's encoded answers for that request, built once.
+struct Answers {
+    headers: Vec<u8>,
+    query: Vec<u8>,
+    serialize: Vec<u8>,
+}
+
+fn answers() -> &'static Answers {
+    static ANSWERS: std::sync::OnceLock<Answers> = std::sync::OnceLock::new();
+    ANSWERS.get_or_init(|| {
+        let text = |v: &str| pb::Value {
+            kind: Some(pb::ValueKind::StringValue(v.into())),
+        };
+        let headers = pb::Struct {
+            fields: REQUEST_HEADERS
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), text(v)))
+                .collect(),
+        };
+        let query = pb::Struct {
+            fields: [("page".to_owned(), text("2"))].into_iter().collect(),
+        };
+        let record = serde_json::json!({
+            "request": {
+                "method": "GET",
+                "uri": "/orders?page=2",
+                "url": "http://127.0.0.1:8000/orders?page=2",
+                "querystring": {"page": "2"},
+                "headers": REQUEST_HEADERS
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
+                    .collect::<serde_json::Map<_, _>>(),
+            },
+            "response": {"status": 200},
+            "client_ip": "127.0.0.1",
+        });
+        Answers {
+            headers: headers.encode_to_vec(),
+            query: query.encode_to_vec(),
+            serialize: pb::Str {
+                v: record.to_string(),
+            }
+            .encode_to_vec(),
+        }
+    })
+}
+
+/// Answers like Kong would for that request.
 fn answer(call: &Call) -> Reply {
     let s = |v: &str| Reply::message(&pb::Str { v: v.into() });
     match call.method.as_str() {
-        "kong.request.get_header" => s("127.0.0.1:8000"),
+        "kong.request.get_header" => {
+            let name = call
+                .decode::<pb::Str>()
+                .v
+                .to_ascii_lowercase()
+                .replace('_', "-");
+            let value = REQUEST_HEADERS.iter().find(|(k, _)| *k == name);
+            s(value.map_or("", |(_, v)| v))
+        }
+        "kong.request.get_headers" => Reply::Frame(answers().headers.clone()),
+        "kong.request.get_query" => Reply::Frame(answers().query.clone()),
+        "kong.request.get_query_arg" => {
+            let name = call.decode::<pb::Str>().v;
+            s(if name == "page" { "2" } else { "" })
+        }
         "kong.request.get_method" => s("GET"),
-        "kong.request.get_path" => s("/"),
+        "kong.request.get_path" => s("/orders"),
+        "kong.request.get_raw_query" => s("page=2"),
         "kong.request.get_scheme" => s("http"),
         "kong.request.get_host" => s("127.0.0.1"),
-        "kong.client.get_ip" => s("127.0.0.1"),
-        "kong.log.serialize" => {
-            s(r#"{"request":{"method":"GET","uri":"/"},"response":{"status":200}}"#)
-        }
+        "kong.client.get_ip" | "kong.client.get_forwarded_ip" => s("127.0.0.1"),
+        "kong.log.serialize" => Reply::Frame(answers().serialize.clone()),
         "kong.response.get_status" | "kong.service.response.get_status" => {
             Reply::message(&pb::Int { v: 200 })
         }
@@ -234,6 +340,7 @@ pub async fn drive(
                 .map_err(|e| e.to_string())?;
             conn.set_sequence(1 + n as i64 * 1_000_000_000);
             let mut latencies = Vec::with_capacity(1 << 16);
+            let mut round_trips = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let started = Instant::now();
                 let result = conn
@@ -246,12 +353,13 @@ pub async fn drive(
                 if measuring.load(Ordering::Relaxed) {
                     let us = started.elapsed().as_micros();
                     latencies.push(u32::try_from(us).unwrap_or(u32::MAX));
+                    round_trips += result.calls.len() as u64;
                     if latencies.len() as u64 >= per_conn_cap {
                         break;
                     }
                 }
             }
-            Ok::<_, String>(latencies)
+            Ok::<_, String>((latencies, round_trips))
         }));
     }
     tokio::time::sleep(args.warmup).await;
@@ -264,8 +372,11 @@ pub async fn drive(
     }
     stop.store(true, Ordering::Relaxed);
     let mut latencies_us = Vec::new();
+    let mut round_trips = 0;
     for t in tasks {
-        latencies_us.extend(t.await.map_err(|e| e.to_string())??);
+        let (latencies, calls) = t.await.map_err(|e| e.to_string())??;
+        latencies_us.extend(latencies);
+        round_trips += calls;
     }
     let elapsed = started.elapsed();
     let server_cpu = process_cpu(pid).saturating_sub(cpu_before);
@@ -279,6 +390,7 @@ pub async fn drive(
         server_rss_kib: rss,
         server_peak_rss_kib: peak,
         server_threads: threads,
+        round_trips,
     })
 }
 
@@ -342,19 +454,29 @@ fn process_memory(pid: u32) -> (u64, u64, u64) {
     (field("VmRSS:"), field("VmHWM:"), field("Threads:"))
 }
 
-/// Starts `exe` like Kong does and drives it.
+/// One server measured: an executable and its environment.
+#[derive(Debug, Clone)]
+struct Variant {
+    /// Its row's label.
+    label: String,
+    exe: PathBuf,
+    env: Vec<(&'static str, &'static str)>,
+}
+
+/// Starts `variant` like Kong does and drives it.
 fn measure(
-    exe: &Path,
+    variant: &Variant,
     args: &BenchArgs,
     connections: usize,
     config: &str,
 ) -> Result<Report, String> {
+    let exe = &variant.exe;
     let name = exe
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut server =
-        PluginProcess::start(exe).map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+    let mut server = PluginProcess::start_with_env(exe, &variant.env)
+        .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
     // One driver thread: the other core is the plugin server's.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -369,10 +491,55 @@ fn measure(
             connections,
             config,
         ))
-        .map_err(|e| format!("{name}: {e}\n{}", server.stderr()));
+        .map_err(|e| format!("{}: {e}\n{}", variant.label, server.stderr()));
     // Stop it the way Kong does (lets wrappers such as strace report).
     let _ = server.terminate();
     report
+}
+
+/// The servers one run measures: the plugin, then optionally the plugin
+/// with its call layer off, then optionally the baseline.
+fn variants(args: &BenchArgs) -> Vec<Variant> {
+    let name = args
+        .executable
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut out = vec![Variant {
+        label: name.clone(),
+        exe: args.executable.clone(),
+        env: Vec::new(),
+    }];
+    if args.compare_layer {
+        out.push(Variant {
+            label: format!("{name} (layer off)"),
+            exe: args.executable.clone(),
+            env: vec![(kong_pdk::server::CALL_LAYER_ENV, "off")],
+        });
+    }
+    if let Some(exe) = &args.baseline {
+        out.push(Variant {
+            label: "baseline".into(),
+            exe: exe.clone(),
+            env: Vec::new(),
+        });
+    }
+    out
+}
+
+/// The report with the median events/s.
+fn median(mut reports: Vec<Report>) -> Report {
+    reports.sort_by(|a, b| a.events_per_sec().total_cmp(&b.events_per_sec()));
+    reports.swap_remove(reports.len() / 2)
+}
+
+/// `a` against `b`: events/s, CPU per event and round trips per event.
+fn ratio(a: &Report, b: &Report) -> serde_json::Value {
+    serde_json::json!({
+        "events_per_sec": a.events_per_sec() / b.events_per_sec(),
+        "cpu_per_event": a.cpu_us_per_event() / b.cpu_us_per_event().max(f64::MIN_POSITIVE),
+        "round_trips_per_event": a.round_trips_per_event() / b.round_trips_per_event().max(f64::MIN_POSITIVE),
+    })
 }
 
 /// `kong-pdk-dev bench …`
@@ -385,6 +552,16 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args
+        .executable
+        .components()
+        .any(|c| c.as_os_str() == "debug")
+    {
+        eprintln!(
+            "warning: {} looks like a debug build; measure a release build (cargo build --release)",
+            args.executable.display()
+        );
+    }
     // The plugin's defaults filled in as Kong would; the baseline gets the
     // same config.
     let schema = plugin_schema(&args.executable);
@@ -400,49 +577,62 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut rows = Vec::new();
+    let variants = variants(&args);
+    // (connections, [(variant, median report)])
+    let mut rows: Vec<(usize, Vec<(String, Report)>)> = Vec::new();
     for &connections in &args.connections {
-        let plugin = match measure(&args.executable, &args, connections, &config) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("bench failed: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let baseline = match &args.baseline {
-            Some(exe) => match measure(exe, &args, connections, &config) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    eprintln!("baseline failed: {e}");
-                    return ExitCode::FAILURE;
+        let mut runs: Vec<Vec<Report>> = vec![Vec::new(); variants.len()];
+        // Interleaved, so that the machine's drift hits every server alike.
+        for _ in 0..args.rounds {
+            for (variant, runs) in variants.iter().zip(&mut runs) {
+                match measure(variant, &args, connections, &config) {
+                    Ok(r) => runs.push(r),
+                    Err(e) => {
+                        eprintln!("bench failed: {e}");
+                        return ExitCode::FAILURE;
+                    }
                 }
-            },
-            None => None,
-        };
-        rows.push((connections, plugin, baseline));
+            }
+        }
+        let medians = variants
+            .iter()
+            .zip(runs)
+            .map(|(v, r)| (v.label.clone(), median(r)))
+            .collect();
+        rows.push((connections, medians));
     }
     if args.json {
         let json: Vec<serde_json::Value> = rows
             .iter()
-            .map(|(c, p, b)| {
+            .map(|(c, servers)| {
+                let (_, plugin) = &servers[0];
                 let mut row = serde_json::json!({
                     "connections": c,
-                    "plugin": p.json(),
+                    "rounds": args.rounds,
+                    "plugin": plugin.json(),
                 });
-                if let Some(b) = b {
-                    row["baseline"] = b.json();
-                    row["ratio"] = serde_json::json!({
-                        "events_per_sec": p.events_per_sec() / b.events_per_sec(),
-                        "cpu_per_event": p.cpu_us_per_event() / b.cpu_us_per_event().max(f64::MIN_POSITIVE),
-                    });
+                for (label, report) in &servers[1..] {
+                    let key = if label == "baseline" {
+                        "baseline"
+                    } else {
+                        "layer_off"
+                    };
+                    row[key] = report.json();
+                    row[format!("ratio_to_{key}")] = ratio(plugin, report);
                 }
                 row
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&json).expect("JSON"));
     } else {
+        if args.rounds > 1 {
+            println!(
+                "medians of {} interleaved rounds (by events/s)",
+                args.rounds
+            );
+        }
         println!(
-            "{:<14} {:>5} {:>10} {:>7} {:>7} {:>7} {:>8} {:>8} {:>9} {:>7}  vs baseline",
+            "{:<26} {:>5} {:>10} {:>7} {:>7} {:>7} {:>8} {:>8} {:>7} {:>9} {:>7}  vs",
             "server",
             "conns",
             "events/s",
@@ -451,25 +641,23 @@ pub fn main(args: &[String]) -> ExitCode {
             "p99µs",
             "maxµs",
             "cpuµs/ev",
+            "rt/ev",
             "peakKiB",
             "threads"
         );
-        for (c, p, b) in &rows {
-            let name = args
-                .executable
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let ratio = b.as_ref().map_or(String::new(), |b| {
-                format!(
-                    "{:.2}x events/s, {:.2}x CPU",
-                    p.events_per_sec() / b.events_per_sec(),
-                    p.cpu_us_per_event() / b.cpu_us_per_event().max(f64::MIN_POSITIVE)
-                )
-            });
-            row(&name, *c, p, &ratio);
-            if let Some(b) = b {
-                row("baseline", *c, b, "");
+        for (c, servers) in &rows {
+            let (label, plugin) = &servers[0];
+            row(label, *c, plugin, "");
+            for (label, report) in &servers[1..] {
+                let r = ratio(plugin, report);
+                let vs = format!(
+                    "{}: {:.2}x events/s, {:.2}x CPU, {:.2}x round trips",
+                    servers[0].0,
+                    r["events_per_sec"].as_f64().unwrap_or(0.0),
+                    r["cpu_per_event"].as_f64().unwrap_or(0.0),
+                    r["round_trips_per_event"].as_f64().unwrap_or(0.0),
+                );
+                row(label, *c, report, &vs);
             }
         }
     }
@@ -478,7 +666,7 @@ pub fn main(args: &[String]) -> ExitCode {
 
 fn row(name: &str, connections: usize, r: &Report, ratio: &str) {
     println!(
-        "{:<14} {:>5} {:>10.0} {:>7} {:>7} {:>7} {:>8} {:>8.1} {:>9} {:>7}  {}",
+        "{:<26} {:>5} {:>10.0} {:>7} {:>7} {:>7} {:>8} {:>8.1} {:>7.2} {:>9} {:>7}  {}",
         name,
         connections,
         r.events_per_sec(),
@@ -487,6 +675,7 @@ fn row(name: &str, connections: usize, r: &Report, ratio: &str) {
         r.percentile(99.0),
         r.latencies_us.last().copied().unwrap_or(0),
         r.cpu_us_per_event(),
+        r.round_trips_per_event(),
         r.server_peak_rss_kib,
         r.server_threads,
         ratio
@@ -512,6 +701,18 @@ mod tests {
         assert_eq!(a.max_events, 100);
         assert_eq!(a.phase, "log");
         assert_eq!(a.executable, PathBuf::from("/bin/x"));
+        assert!(!a.compare_layer);
+        assert_eq!(a.rounds, 1);
+        let b = BenchArgs::parse(&[
+            "--compare-layer".into(),
+            "-r".into(),
+            "3".into(),
+            "x".into(),
+        ])
+        .unwrap();
+        assert!(b.compare_layer);
+        assert_eq!(b.rounds, 3);
+        assert!(BenchArgs::parse(&["-r".into(), "0".into(), "x".into()]).is_err());
         assert!(BenchArgs::parse(&["-c".into(), "0".into(), "x".into()]).is_err());
         assert!(BenchArgs::parse(&["--what".into()]).is_err());
         assert!(BenchArgs::parse(&[]).is_err());
@@ -527,11 +728,13 @@ mod tests {
             server_rss_kib: 1,
             server_peak_rss_kib: 2,
             server_threads: 3,
+            round_trips: 250,
         };
         assert_eq!(r.percentile(50.0), 51);
         assert_eq!(r.percentile(99.0), 99);
         assert_eq!(r.events_per_sec(), 100.0);
         assert!((r.cpu_us_per_event() - 500.0).abs() < 1e-9);
+        assert_eq!(r.round_trips_per_event(), 2.5);
     }
 
     #[test]

@@ -46,8 +46,42 @@ fn compares_rust_hello_with_the_raw_server_as_json() {
             let lat = &row[side]["latency_us"];
             assert!(lat["p50"].as_u64() <= lat["p99"].as_u64(), "{row}");
         }
-        assert!(row["ratio"]["events_per_sec"].as_f64().unwrap() > 0.0);
+        assert!(row["ratio_to_baseline"]["events_per_sec"].as_f64().unwrap() > 0.0);
+        // rust-hello's two calls, and bench-raw's.
+        assert_eq!(row["plugin"]["round_trips_per_event"], 2.0, "{row}");
+        assert_eq!(row["baseline"]["round_trips_per_event"], 2.0, "{row}");
     }
+}
+
+#[test]
+fn compares_the_call_layer_on_and_off_in_one_run() {
+    let auth = common::example("rust-api-auth");
+    let out = bench(&[
+        "-c",
+        "2",
+        "-b",
+        "none",
+        "--compare-layer",
+        "-r",
+        "2",
+        "--config",
+        r#"{"keys":[{"key":"bench-key-0001","client":"bench"}]}"#,
+        "--json",
+        auth.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let row = &rows[0];
+    assert_eq!(row["rounds"], 2);
+    // 8 calls in access; the layer makes 4 round trips of them.
+    assert_eq!(row["plugin"]["round_trips_per_event"], 4.0, "{row}");
+    assert_eq!(row["layer_off"]["round_trips_per_event"], 8.0, "{row}");
+    assert_eq!(row["ratio_to_layer_off"]["round_trips_per_event"], 0.5);
+    assert!(row.get("baseline").is_none());
 }
 
 #[test]
@@ -71,6 +105,14 @@ fn the_many_call_variant_prints_a_table() {
     assert!(table.contains("bench-plugin"), "{table}");
     assert!(table.contains("baseline"), "{table}");
     assert!(table.contains("x events/s"), "{table}");
+    assert!(table.contains("rt/ev"), "{table}");
+    // 10 calls written: get_header, one get_headers for the other eight,
+    // set_header.
+    let plugin_row = table
+        .lines()
+        .find(|l| l.starts_with("bench-plugin"))
+        .unwrap();
+    assert!(plugin_row.contains(" 3.00 "), "{table}");
 }
 
 #[test]
