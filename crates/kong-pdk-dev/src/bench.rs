@@ -40,6 +40,9 @@ pub struct BenchArgs {
     pub phase: String,
     /// Also measure the executable with `KONG_PDK_CALL_LAYER=off`.
     pub compare_layer: bool,
+    /// Also measure the executable with each of these environment
+    /// variables set (`NAME=value`).
+    pub also_env: Vec<(String, String)>,
     /// Measurements per server, interleaved; the median is reported.
     pub rounds: usize,
 }
@@ -59,6 +62,9 @@ usage: kong-pdk-dev bench [options] <plugin-executable>
       --phase NAME      event to send (default access)
       --compare-layer   also measure the executable with its call layer off
                         (KONG_PDK_CALL_LAYER=off), side by side
+      --also-env K=V    also measure the executable with K=V in its
+                        environment (repeatable), e.g.
+                        --also-env KONG_PDK_RUNTIME=per-core
   -r, --rounds N        measurements per server, interleaved; the median (by
                         events/s) is reported (default 1)
 
@@ -81,6 +87,7 @@ impl BenchArgs {
             config: r#"{"message":"bench"}"#.into(),
             phase: "access".into(),
             compare_layer: false,
+            also_env: Vec::new(),
             rounds: 1,
         };
         let mut it = args.iter();
@@ -121,6 +128,14 @@ impl BenchArgs {
                 "--config" => out.config = value(arg)?,
                 "--phase" => out.phase = value(arg)?,
                 "--compare-layer" => out.compare_layer = true,
+                "--also-env" => {
+                    let v = value(arg)?;
+                    let (k, val) = v
+                        .split_once('=')
+                        .filter(|(k, _)| !k.is_empty())
+                        .ok_or_else(|| format!("{arg}: expected NAME=value, got {v}"))?;
+                    out.also_env.push((k.to_owned(), val.to_owned()));
+                }
                 "-r" | "--rounds" => {
                     let v = value(arg)?;
                     out.rounds = v
@@ -459,8 +474,10 @@ fn process_memory(pid: u32) -> (u64, u64, u64) {
 struct Variant {
     /// Its row's label.
     label: String,
+    /// Its key in the JSON output.
+    key: String,
     exe: PathBuf,
-    env: Vec<(&'static str, &'static str)>,
+    env: Vec<(String, String)>,
 }
 
 /// Starts `variant` like Kong does and drives it.
@@ -475,7 +492,12 @@ fn measure(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut server = PluginProcess::start_with_env(exe, &variant.env)
+    let env: Vec<(&str, &str)> = variant
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let mut server = PluginProcess::start_with_env(exe, &env)
         .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
     // One driver thread: the other core is the plugin server's.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -505,21 +527,35 @@ fn variants(args: &BenchArgs) -> Vec<Variant> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut out = vec![Variant {
-        label: name.clone(),
+    let with_env = |label: String, key: String, env: Vec<(String, String)>| Variant {
+        label,
+        key,
         exe: args.executable.clone(),
-        env: Vec::new(),
-    }];
+        env,
+    };
+    let mut out = vec![with_env(name.clone(), "plugin".into(), Vec::new())];
     if args.compare_layer {
-        out.push(Variant {
-            label: format!("{name} (layer off)"),
-            exe: args.executable.clone(),
-            env: vec![(kong_pdk::server::CALL_LAYER_ENV, "off")],
-        });
+        let env = vec![(
+            kong_pdk::server::CALL_LAYER_ENV.to_owned(),
+            "off".to_owned(),
+        )];
+        out.push(with_env(
+            format!("{name} (layer off)"),
+            "layer_off".into(),
+            env,
+        ));
+    }
+    for (k, v) in &args.also_env {
+        out.push(with_env(
+            format!("{name} ({k}={v})"),
+            format!("env {k}={v}"),
+            vec![(k.clone(), v.clone())],
+        ));
     }
     if let Some(exe) = &args.baseline {
         out.push(Variant {
             label: "baseline".into(),
+            key: "baseline".into(),
             exe: exe.clone(),
             env: Vec::new(),
         });
@@ -578,8 +614,8 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     };
     let variants = variants(&args);
-    // (connections, [(variant, median report)])
-    let mut rows: Vec<(usize, Vec<(String, Report)>)> = Vec::new();
+    // (connections, [(label, JSON key, median report)])
+    let mut rows: Vec<(usize, Vec<(String, String, Report)>)> = Vec::new();
     for &connections in &args.connections {
         let mut runs: Vec<Vec<Report>> = vec![Vec::new(); variants.len()];
         // Interleaved, so that the machine's drift hits every server alike.
@@ -597,7 +633,7 @@ pub fn main(args: &[String]) -> ExitCode {
         let medians = variants
             .iter()
             .zip(runs)
-            .map(|(v, r)| (v.label.clone(), median(r)))
+            .map(|(v, r)| (v.label.clone(), v.key.clone(), median(r)))
             .collect();
         rows.push((connections, medians));
     }
@@ -605,18 +641,13 @@ pub fn main(args: &[String]) -> ExitCode {
         let json: Vec<serde_json::Value> = rows
             .iter()
             .map(|(c, servers)| {
-                let (_, plugin) = &servers[0];
+                let (_, _, plugin) = &servers[0];
                 let mut row = serde_json::json!({
                     "connections": c,
                     "rounds": args.rounds,
                     "plugin": plugin.json(),
                 });
-                for (label, report) in &servers[1..] {
-                    let key = if label == "baseline" {
-                        "baseline"
-                    } else {
-                        "layer_off"
-                    };
+                for (_, key, report) in &servers[1..] {
                     row[key] = report.json();
                     row[format!("ratio_to_{key}")] = ratio(plugin, report);
                 }
@@ -632,7 +663,7 @@ pub fn main(args: &[String]) -> ExitCode {
             );
         }
         println!(
-            "{:<26} {:>5} {:>10} {:>7} {:>7} {:>7} {:>8} {:>8} {:>7} {:>9} {:>7}  vs",
+            "{:<40} {:>5} {:>10} {:>7} {:>7} {:>7} {:>8} {:>8} {:>7} {:>9} {:>7}  vs",
             "server",
             "conns",
             "events/s",
@@ -646,9 +677,9 @@ pub fn main(args: &[String]) -> ExitCode {
             "threads"
         );
         for (c, servers) in &rows {
-            let (label, plugin) = &servers[0];
+            let (label, _, plugin) = &servers[0];
             row(label, *c, plugin, "");
-            for (label, report) in &servers[1..] {
+            for (label, _, report) in &servers[1..] {
                 let r = ratio(plugin, report);
                 let vs = format!(
                     "{}: {:.2}x events/s, {:.2}x CPU, {:.2}x round trips",
@@ -666,7 +697,7 @@ pub fn main(args: &[String]) -> ExitCode {
 
 fn row(name: &str, connections: usize, r: &Report, ratio: &str) {
     println!(
-        "{:<26} {:>5} {:>10.0} {:>7} {:>7} {:>7} {:>8} {:>8.1} {:>7.2} {:>9} {:>7}  {}",
+        "{:<40} {:>5} {:>10.0} {:>7} {:>7} {:>7} {:>8} {:>8.1} {:>7.2} {:>9} {:>7}  {}",
         name,
         connections,
         r.events_per_sec(),
@@ -713,6 +744,9 @@ mod tests {
         assert!(b.compare_layer);
         assert_eq!(b.rounds, 3);
         assert!(BenchArgs::parse(&["-r".into(), "0".into(), "x".into()]).is_err());
+        let c = BenchArgs::parse(&["--also-env".into(), "A=b=c".into(), "x".into()]).unwrap();
+        assert_eq!(c.also_env, [("A".to_owned(), "b=c".to_owned())]);
+        assert!(BenchArgs::parse(&["--also-env".into(), "=x".into(), "x".into()]).is_err());
         assert!(BenchArgs::parse(&["-c".into(), "0".into(), "x".into()]).is_err());
         assert!(BenchArgs::parse(&["--what".into()]).is_err());
         assert!(BenchArgs::parse(&[]).is_err());

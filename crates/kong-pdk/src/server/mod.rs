@@ -10,6 +10,7 @@ mod connection;
 mod dump;
 mod handler;
 mod instances;
+mod runtime;
 mod shared;
 mod signals;
 mod socket;
@@ -30,6 +31,8 @@ use tokio::task::JoinSet;
 
 pub use self::cli::{Command, DEFAULT_PREFIX, UsageError, parse as parse_args, usage};
 pub use self::dump::PROTOCOL;
+pub use self::runtime::RUNTIME_ENV;
+use self::runtime::{RuntimeKind, Workers};
 use self::shared::Shared;
 use self::signals::shutdown_signal;
 pub use self::signals::termination_signal;
@@ -227,18 +230,35 @@ impl<P: Plugin> Server<P> {
                     tracing::error!("{e}");
                     return ExitCode::FAILURE;
                 }
-                let runtime = match tokio::runtime::Builder::new_multi_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
+                let kind = match RuntimeKind::from_env() {
+                    Ok(kind) => kind,
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                let started = kind.main_runtime().and_then(|rt| {
+                    let workers = match kind {
+                        RuntimeKind::PerCore => Some(Workers::per_core()?),
+                        RuntimeKind::MultiThread => None,
+                    };
+                    Ok((rt, workers))
+                });
+                let (runtime, workers) = match started {
+                    Ok(started) => started,
                     Err(e) => {
                         tracing::error!("cannot start the async runtime: {e}");
                         return ExitCode::FAILURE;
                     }
                 };
                 let path = self.socket_path(&prefix);
-                match runtime.block_on(self.serve_at(&path, shutdown_signal(parent))) {
+                let served = runtime.block_on(self.serve_at_on(
+                    &path,
+                    shutdown_signal(parent),
+                    workers.as_ref(),
+                ));
+                drop(workers);
+                match served {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
                         tracing::error!("{e}");
@@ -268,9 +288,18 @@ impl<P: Plugin> Server<P> {
     /// Binds `path` (replacing a stale socket file), serves until `shutdown`
     /// resolves, then removes the socket file.
     pub async fn serve_at(self, path: &Path, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+        self.serve_at_on(path, shutdown, None).await
+    }
+
+    async fn serve_at_on(
+        self,
+        path: &Path,
+        shutdown: impl Future<Output = ()>,
+        workers: Option<&Workers>,
+    ) -> io::Result<()> {
         let listener = bind(path, self.settings.socket_mode)?;
         tracing::info!("Listening on socket: {}", path.display());
-        let result = self.serve(listener, shutdown).await;
+        let result = self.serve_on(listener, shutdown, workers).await;
         if let Err(e) = std::fs::remove_file(path) {
             tracing::warn!("cannot remove socket {}: {e}", path.display());
         }
@@ -295,6 +324,17 @@ impl<P: Plugin> Server<P> {
         listener: UnixListener,
         shutdown: impl Future<Output = ()>,
     ) -> io::Result<()> {
+        self.serve_on(listener, shutdown, None).await
+    }
+
+    /// [`serve`](Self::serve), with connections handed to `workers` when
+    /// given (else served on the current runtime).
+    async fn serve_on(
+        self,
+        listener: UnixListener,
+        shutdown: impl Future<Output = ()>,
+        workers: Option<&Workers>,
+    ) -> io::Result<()> {
         let shared = Arc::new(Shared::<P>::new(self));
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut connections = JoinSet::new();
@@ -304,11 +344,14 @@ impl<P: Plugin> Server<P> {
                 () = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => {
-                        connections.spawn(connection::serve(
-                            Arc::clone(&shared),
-                            stream,
-                            stop_rx.clone(),
-                        ));
+                        // The connection registers its socket with the
+                        // runtime it runs on (connection::serve starts by
+                        // re-registering it).
+                        let task = connection::serve(Arc::clone(&shared), stream, stop_rx.clone());
+                        match workers {
+                            Some(workers) => connections.spawn_on(task, workers.next()),
+                            None => connections.spawn(task),
+                        };
                     }
                     Err(e) => {
                         // E.g. out of file descriptors: back off instead of spinning.
