@@ -614,8 +614,9 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     };
     let variants = variants(&args);
-    // (connections, [(label, JSON key, median report)])
-    let mut rows: Vec<(usize, Vec<(String, String, Report)>)> = Vec::new();
+    // Per connection count, each server's label, JSON key and median report.
+    type Medians = Vec<(String, String, Report)>;
+    let mut rows: Vec<(usize, Medians)> = Vec::new();
     for &connections in &args.connections {
         let mut runs: Vec<Vec<Report>> = vec![Vec::new(); variants.len()];
         // Interleaved, so that the machine's drift hits every server alike.
