@@ -10,7 +10,6 @@ mod connection;
 mod dump;
 mod handler;
 mod instances;
-mod runtime;
 mod shared;
 mod signals;
 mod socket;
@@ -31,8 +30,6 @@ use tokio::task::JoinSet;
 
 pub use self::cli::{Command, DEFAULT_PREFIX, UsageError, parse as parse_args, usage};
 pub use self::dump::PROTOCOL;
-pub use self::runtime::RUNTIME_ENV;
-use self::runtime::{RuntimeKind, Workers};
 use self::shared::Shared;
 use self::signals::shutdown_signal;
 pub use self::signals::termination_signal;
@@ -230,35 +227,21 @@ impl<P: Plugin> Server<P> {
                     tracing::error!("{e}");
                     return ExitCode::FAILURE;
                 }
-                let kind = match RuntimeKind::from_env() {
-                    Ok(kind) => kind,
-                    Err(e) => {
-                        tracing::error!("{e}");
-                        return ExitCode::FAILURE;
-                    }
-                };
-                let started = kind.main_runtime().and_then(|rt| {
-                    let workers = match kind {
-                        RuntimeKind::PerCore => Some(Workers::per_core()?),
-                        RuntimeKind::MultiThread => None,
-                    };
-                    Ok((rt, workers))
-                });
-                let (runtime, workers) = match started {
-                    Ok(started) => started,
+                // Measured against one current-thread runtime per core at
+                // Kong-like concurrency: as fast or faster, at the same or
+                // lower CPU per event (docs/BENCHMARKS.md, "Runtime").
+                let runtime = match tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
                     Err(e) => {
                         tracing::error!("cannot start the async runtime: {e}");
                         return ExitCode::FAILURE;
                     }
                 };
                 let path = self.socket_path(&prefix);
-                let served = runtime.block_on(self.serve_at_on(
-                    &path,
-                    shutdown_signal(parent),
-                    workers.as_ref(),
-                ));
-                drop(workers);
-                match served {
+                match runtime.block_on(self.serve_at(&path, shutdown_signal(parent))) {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
                         tracing::error!("{e}");
@@ -288,18 +271,9 @@ impl<P: Plugin> Server<P> {
     /// Binds `path` (replacing a stale socket file), serves until `shutdown`
     /// resolves, then removes the socket file.
     pub async fn serve_at(self, path: &Path, shutdown: impl Future<Output = ()>) -> io::Result<()> {
-        self.serve_at_on(path, shutdown, None).await
-    }
-
-    async fn serve_at_on(
-        self,
-        path: &Path,
-        shutdown: impl Future<Output = ()>,
-        workers: Option<&Workers>,
-    ) -> io::Result<()> {
         let listener = bind(path, self.settings.socket_mode)?;
         tracing::info!("Listening on socket: {}", path.display());
-        let result = self.serve_on(listener, shutdown, workers).await;
+        let result = self.serve(listener, shutdown).await;
         if let Err(e) = std::fs::remove_file(path) {
             tracing::warn!("cannot remove socket {}: {e}", path.display());
         }
@@ -324,17 +298,6 @@ impl<P: Plugin> Server<P> {
         listener: UnixListener,
         shutdown: impl Future<Output = ()>,
     ) -> io::Result<()> {
-        self.serve_on(listener, shutdown, None).await
-    }
-
-    /// [`serve`](Self::serve), with connections handed to `workers` when
-    /// given (else served on the current runtime).
-    async fn serve_on(
-        self,
-        listener: UnixListener,
-        shutdown: impl Future<Output = ()>,
-        workers: Option<&Workers>,
-    ) -> io::Result<()> {
         let shared = Arc::new(Shared::<P>::new(self));
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut connections = JoinSet::new();
@@ -344,14 +307,11 @@ impl<P: Plugin> Server<P> {
                 () = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => {
-                        // The connection registers its socket with the
-                        // runtime it runs on (connection::serve starts by
-                        // re-registering it).
-                        let task = connection::serve(Arc::clone(&shared), stream, stop_rx.clone());
-                        match workers {
-                            Some(workers) => connections.spawn_on(task, workers.next()),
-                            None => connections.spawn(task),
-                        };
+                        connections.spawn(connection::serve(
+                            Arc::clone(&shared),
+                            stream,
+                            stop_rx.clone(),
+                        ));
                     }
                     Err(e) => {
                         // E.g. out of file descriptors: back off instead of spinning.
