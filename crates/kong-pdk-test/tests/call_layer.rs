@@ -263,11 +263,13 @@ async fn consecutive_set_header_calls_become_one_set_headers() {
         "resp.set_header|x-1|last",
     ];
     let (_, out) = run("access", &writes).await;
+    // x-1 again: a name already waiting sends what waits first.
     assert_eq!(
         sent(&out, Phase::Access),
         [
             "kong.response.set_headers",
-            "kong.service.request.set_headers"
+            "kong.service.request.set_headers",
+            "kong.response.set_header"
         ]
     );
     assert_eq!(out.response.header("x-1"), Some("last"));

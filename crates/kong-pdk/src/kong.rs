@@ -212,10 +212,11 @@ impl Kong {
             return self.decode_answer(method);
         }
         let args_at = 8 + method.len();
+        let rule = CallLayer::rule(method);
         if let Some(answer) = self
             .conn
             .layer
-            .cached(method, &self.conn.write_buf[args_at..])
+            .cached(rule, method, &self.conn.write_buf[args_at..])
         {
             let out = decode(method, answer);
             self.conn.write_buf.clear();
@@ -227,20 +228,10 @@ impl Kong {
         let sent = self
             .conn
             .layer
-            .before_send(method, &self.conn.write_buf[args_at..]);
+            .before_send(rule, method, &self.conn.write_buf[args_at..]);
         self.exchange(method).await?;
         self.conn.layer.after_answer(sent, &self.conn.read_buf);
         self.decode_answer(method)
-    }
-
-    /// One call exactly as given, with no caching: the call layer's flushes.
-    pub(crate) async fn round_trip<I: Message>(
-        &mut self,
-        method: &'static str,
-        args: &I,
-    ) -> Result<()> {
-        self.frame(method, args);
-        self.exchange(method).await
     }
 
     /// Frames a call (method frame, then arguments frame) into the write buffer.
@@ -263,7 +254,7 @@ impl Kong {
     }
 
     /// Sends the framed call and reads Kong's answer into the read buffer.
-    async fn exchange(&mut self, method: &'static str) -> Result<()> {
+    pub(crate) async fn exchange(&mut self, method: &'static str) -> Result<()> {
         self.send(method).await?;
         match self.conn.read_frame().await {
             Ok(()) => {}

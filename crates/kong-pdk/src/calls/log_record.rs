@@ -17,7 +17,7 @@
 //! A field a plugin replaced with `kong.log.set_serialize_value` shows
 //! through. The other refused getters (`get_http_version`,
 //! `get_forwarded_scheme`/`host`/`port`, `get_raw_body`, `client.get_port`,
-//! `get_forwarded_port`, `get_protocol`, `nginx.get_var`) are not in the
+//! `get_forwarded_port`, `nginx.get_var`) are not in the
 //! record: they fail at once with [`Error::LogPhase`], without a round trip,
 //! so the event's connection survives.
 
@@ -75,7 +75,6 @@ const LIVE_GETTERS: &[(&str, LogAnswer)] = &[
         "kong.client.get_forwarded_port",
         LogAnswer::Refused(PASS_IT_ON),
     ),
-    ("kong.client.get_protocol", LogAnswer::Refused(PASS_IT_ON)),
     (
         "kong.nginx.get_var",
         LogAnswer::Refused(
@@ -251,8 +250,10 @@ mod tests {
 
     #[test]
     fn every_refused_getter_has_an_answer() {
-        // The 16 of log-phase.md and get_tls1_version_str (ngx.ssl).
-        assert_eq!(LIVE_GETTERS.len(), 17);
+        // log-phase.md's list, less client.get_protocol (which Kong answers
+        // in the log phase for a route with one protocol: it only reads the
+        // live request to choose among several), plus get_tls1_version_str.
+        assert_eq!(LIVE_GETTERS.len(), 16);
         assert_eq!(log_answer("kong.request.get_header"), None);
     }
 }

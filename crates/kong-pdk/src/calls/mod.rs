@@ -36,7 +36,8 @@ use prost::Message;
 use self::cache::{ReadCache, Slot};
 use self::log_record::{LogAnswer, LogRecord};
 pub(crate) use self::pending::HeaderTarget;
-use self::pending::{PendingCall, PendingWrites, coalescable};
+use self::pending::{PendingWrites, coalescable};
+pub(crate) use self::rules::Rule;
 use self::rules::{Effect, Topic};
 use self::snapshot::{Lookup, Snapshot};
 use crate::error::{Error, Result};
@@ -141,9 +142,10 @@ pub(crate) struct CallLayer {
     phase: Phase,
     cache: ReadCache,
     tables: [Snapshot; 3],
-    /// The first name looked up in each table and sent to Kong: a second,
-    /// different one triggers the prefetch.
-    first_miss: [Option<String>; 3],
+    /// The first name (folded) looked up in each table and sent to Kong,
+    /// empty when none: a second, different one triggers the prefetch.
+    /// The strings keep their buffers from event to event.
+    first_miss: [String; 3],
     pending: PendingWrites,
     log_record: Option<LogRecord>,
     /// A call framed while pending writes are sent first.
@@ -192,7 +194,7 @@ impl CallLayer {
             t.clear();
         }
         for m in &mut self.first_miss {
-            *m = None;
+            m.clear();
         }
         self.log_record = None;
     }
@@ -201,32 +203,47 @@ impl CallLayer {
         !self.pending.is_empty()
     }
 
-    /// The topic of `method` when its answer may be kept.
-    fn cacheable(&self, method: &str) -> Option<Topic> {
-        match rules::read_topic(method)? {
+    /// What the layer does with `method`.
+    pub(crate) fn rule(method: &str) -> Rule {
+        rules::rule(method)
+    }
+
+    /// The topic of a read whose answer may be kept.
+    fn cacheable(&self, rule: Rule) -> Option<Topic> {
+        match rule {
             // Other plugins' log timers share kong.ctx.shared and run
             // concurrently with ours.
-            Topic::CtxShared if self.phase == Phase::Log => None,
-            topic => Some(topic),
+            Rule::Read(Topic::CtxShared) if self.phase == Phase::Log => None,
+            Rule::Read(topic) => Some(topic),
+            Rule::Write(_) => None,
         }
     }
 
     /// Kong's earlier answer to the same call.
-    pub(crate) fn cached(&self, method: &str, args: &[u8]) -> Option<&[u8]> {
-        let _ = self.cacheable(method)?;
+    pub(crate) fn cached(&self, rule: Rule, method: &str, args: &[u8]) -> Option<&[u8]> {
+        self.cacheable(rule)?;
         self.cache.get(method, args)
     }
 
     /// A call is about to be sent: drop what it may change, and note what
     /// to keep of its answer.
-    pub(crate) fn before_send(&mut self, method: &'static str, args: &[u8]) -> Sent {
-        self.apply(rules::effect(method), method, args);
-        let table =
-            TableKind::of_whole(method).map(|t| (t, pb::Int::decode(args).map_or(0, |max| max.v)));
-        let slot = self
-            .cacheable(method)
-            .map(|topic| self.cache.reserve(method, topic, args));
-        Sent { slot, table }
+    pub(crate) fn before_send(&mut self, rule: Rule, method: &'static str, args: &[u8]) -> Sent {
+        match rule {
+            Rule::Write(effect) => {
+                self.apply(effect, method, args);
+                Sent {
+                    slot: None,
+                    table: None,
+                }
+            }
+            Rule::Read(_) => Sent {
+                table: TableKind::of_whole(method)
+                    .map(|t| (t, pb::Int::decode(args).map_or(0, |max| max.v))),
+                slot: self
+                    .cacheable(rule)
+                    .map(|topic| self.cache.reserve(method, topic, args)),
+            },
+        }
     }
 
     /// Kong answered the call.
@@ -237,6 +254,18 @@ impl CallLayer {
         if let Some((kind, max)) = sent.table {
             if let Ok(fields) = Struct::decode(answer) {
                 self.tables[kind.index()].load(fields, max, self.phase);
+            }
+        }
+    }
+
+    /// A header write to `target` that waits: forgets what it changes, as
+    /// if it had been sent (what [`apply`](Self::apply) does for its
+    /// `set_header`, without encoding it).
+    fn header_written(&mut self, target: HeaderTarget, name: &str) {
+        for &topic in target.topics() {
+            self.cache.drop_topic(topic);
+            if let Some(kind) = TableKind::of_topic(topic) {
+                self.tables[kind.index()].mark_dirty(name);
             }
         }
     }
@@ -254,6 +283,9 @@ impl CallLayer {
                     }
                     if let Some(kind) = TableKind::of_topic(topic) {
                         let table = &mut self.tables[kind.index()];
+                        if !table.is_loaded() {
+                            continue;
+                        }
                         match written_header_names(method, args) {
                             Some(names) if kind != TableKind::Query => {
                                 for name in names {
@@ -323,7 +355,8 @@ impl Kong {
                 let max = pb::Int {
                     v: DEFAULT_MAX.into(),
                 };
-                let _: Struct = self.fetch(kind.whole(), &max).await?;
+                // The layer keeps the table (`after_answer`); nothing to decode here.
+                let _: () = self.fetch(kind.whole(), &max).await?;
                 if let Some(v) = self.derived(kind, name) {
                     return Ok(v);
                 }
@@ -347,13 +380,12 @@ impl Kong {
         if layer.tables[kind.index()].is_loaded() || !kind.prefetch_allowed(layer.phase) {
             return false;
         }
-        let folded = snapshot::fold(name);
-        match &layer.first_miss[kind.index()] {
-            None => {
-                layer.first_miss[kind.index()] = Some(folded);
-                false
-            }
-            Some(first) => *first != folded,
+        let first = &mut layer.first_miss[kind.index()];
+        if first.is_empty() {
+            snapshot::fold_into(name, first);
+            false
+        } else {
+            !snapshot::same_folded(first, name)
         }
     }
 
@@ -366,11 +398,11 @@ impl Kong {
         value: &str,
     ) -> Result<()> {
         let method = target.set_header();
-        let args = pb::Kv {
-            k: name.to_owned(),
-            v: Some(crate::value::string(value)),
-        };
         if !self.conn.layer.enabled || !coalescable(target, self.phase(), name, value) {
+            let args = pb::Kv {
+                k: name.to_owned(),
+                v: Some(crate::value::string(value)),
+            };
             return self.call::<_, ()>(method, &args).await;
         }
         self.check_usable(method)?;
@@ -381,21 +413,21 @@ impl Kong {
             debug_assert!(queued, "an empty batch takes any name");
         }
         // What the write changes is forgotten now, as if it had been sent.
-        let encoded = args.encode_to_vec();
-        let layer = &mut self.conn.layer;
-        layer.apply(rules::effect(method), method, &encoded);
+        self.conn.layer.header_written(target, name);
         Ok(())
     }
 
     /// Sends the waiting writes, in order.
     pub(crate) async fn flush_pending(&mut self) -> Result<()> {
-        while let Some(call) = self.conn.layer.pending.take_next() {
-            match call {
-                PendingCall::One(method, kv) => self.round_trip(method, &kv).await?,
-                PendingCall::Many(method, st) => self.round_trip(method, &st).await?,
-            }
+        loop {
+            let conn = &mut self.conn;
+            let Some(method) = conn.layer.pending.frame_next(&mut conn.write_buf) else {
+                return Ok(());
+            };
+            // Kong answers a header write with nothing; its effects were
+            // applied when it was queued.
+            self.exchange(method).await?;
         }
-        Ok(())
     }
 
     /// Sends the waiting writes while a call is framed in the write buffer.

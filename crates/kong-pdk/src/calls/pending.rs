@@ -11,17 +11,15 @@
 //! HTTP leaves insignificant). So a write waits here only when it cannot
 //! fail on Kong's side: the phase allows it, the name is an HTTP token
 //! (`:authority`, which `set_header` treats specially, is not), and the
-//! value holds no control character. Two spellings of one name
-//! (`X-A`, `x_a`) never share a batch: a table would leave their order to
-//! Lua.
+//! value holds no control character. A name already waiting (in
+//! any spelling: `X-A`, `x_a`) sends the batch first: a table holds one
+//! value per key, and would leave the order of two spellings to Lua.
 
-use std::collections::BTreeMap;
+use prost::encoding::{encode_varint, encoded_len_varint};
 
-use kong_pdk_proto::{self as pb, Struct};
-
-use super::snapshot::fold;
+use super::rules::Topic;
 use crate::plugin::Phase;
-use crate::value;
+use crate::wire;
 
 /// Where a coalescable header write goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,10 +38,20 @@ impl HeaderTarget {
         }
     }
 
-    const fn set_headers(self) -> &'static str {
+    pub(crate) const fn set_headers(self) -> &'static str {
         match self {
             HeaderTarget::Response => "kong.response.set_headers",
             HeaderTarget::ServiceRequest => "kong.service.request.set_headers",
+        }
+    }
+
+    /// What a `set_header` on this target changes: `rules.rs`'s entry for
+    /// it, kept here so that a waiting write needs no lookup (a test checks
+    /// they agree).
+    pub(crate) const fn topics(self) -> &'static [Topic] {
+        match self {
+            HeaderTarget::Response => &[Topic::ResponseHeaders, Topic::ServiceResponse],
+            HeaderTarget::ServiceRequest => &[Topic::RequestHeaders],
         }
     }
 
@@ -82,20 +90,42 @@ fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-/// A call the pending writes turn into.
-#[derive(Debug)]
-pub(crate) enum PendingCall {
-    /// One write: the original `set_header`.
-    One(&'static str, pb::Kv),
-    /// Several: one `set_headers`.
-    Many(&'static str, Struct),
+/// The writes waiting for one target, kept encoded: each entry is the
+/// `KV{k, v: Value{string_value}}` that `set_header` takes, which is also,
+/// byte for byte, a `Struct` map entry (key field 1, value field 2), so a
+/// batch becomes `set_headers` without re-encoding. The buffers are reused
+/// from event to event.
+#[derive(Debug, Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    /// Per entry: where it starts and ends in `bytes`, and where its name is.
+    entries: Vec<Entry>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    start: usize,
+    end: usize,
+    name_start: usize,
+    name_end: usize,
+}
+
+impl Batch {
+    fn name(&self, e: &Entry) -> &[u8] {
+        &self.bytes[e.name_start..e.name_end]
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.entries.clear();
+    }
 }
 
 /// The header writes not sent yet, per target, in the order their targets
 /// were first written.
 #[derive(Debug, Default)]
 pub(crate) struct PendingWrites {
-    batches: [Vec<(String, String)>; 2],
+    batches: [Batch; 2],
     /// Targets in the order of their first pending write.
     order: Vec<HeaderTarget>,
 }
@@ -112,53 +142,117 @@ impl PendingWrites {
         self.order.clear();
     }
 
-    /// Adds a write; `false` when another spelling of the same name is
-    /// pending, so the batch must be sent first.
+    /// Adds a write; `false` when the same name (in any spelling) is
+    /// already waiting, so the batch must be sent first: a table holds one
+    /// value per key, and Lua would choose between spellings.
     pub(crate) fn push(&mut self, target: HeaderTarget, name: &str, value: &str) -> bool {
         let batch = &mut self.batches[target.index()];
-        let folded = fold(name);
-        if let Some(entry) = batch.iter_mut().find(|(n, _)| fold(n) == folded) {
-            if entry.0 != name {
-                return false;
-            }
-            // The same name again: the later value wins, as in Kong.
-            value.clone_into(&mut entry.1);
-            return true;
+        if batch
+            .entries
+            .iter()
+            .any(|e| same_header(batch.name(e), name.as_bytes()))
+        {
+            return false;
         }
-        batch.push((name.to_owned(), value.to_owned()));
+        let start = batch.bytes.len();
+        let (name_start, name_end) = encode_kv(&mut batch.bytes, name, value);
+        batch.entries.push(Entry {
+            start,
+            end: batch.bytes.len(),
+            name_start,
+            name_end,
+        });
         if !self.order.contains(&target) {
             self.order.push(target);
         }
         true
     }
 
-    /// The first pending call, removed from the queue.
-    pub(crate) fn take_next(&mut self) -> Option<PendingCall> {
+    /// Frames the first waiting call (method frame and arguments frame) into
+    /// `out` and removes it from the queue; its method, or `None` when none
+    /// waits.
+    pub(crate) fn frame_next(&mut self, out: &mut Vec<u8>) -> Option<&'static str> {
         if self.order.is_empty() {
             return None;
         }
         let target = self.order.remove(0);
-        let batch = std::mem::take(&mut self.batches[target.index()]);
-        Some(if batch.len() == 1 {
-            let (k, v) = batch.into_iter().next().expect("one entry");
-            PendingCall::One(
-                target.set_header(),
-                pb::Kv {
-                    k,
-                    v: Some(value::string(&v)),
-                },
-            )
+        let batch = &mut self.batches[target.index()];
+        out.clear();
+        let method = if let [one] = batch.entries.as_slice() {
+            wire::push_frame(out, target.set_header().as_bytes());
+            wire::push_frame(out, &batch.bytes[one.start..one.end]);
+            target.set_header()
         } else {
-            let map: BTreeMap<String, Vec<String>> =
-                batch.into_iter().map(|(k, v)| (k, vec![v])).collect();
-            PendingCall::Many(target.set_headers(), value::multimap_struct(&map))
-        })
+            wire::push_frame(out, target.set_headers().as_bytes());
+            // A Struct: each entry as a length-delimited field 1.
+            let len: usize = batch
+                .entries
+                .iter()
+                .map(|e| 1 + encoded_len_varint((e.end - e.start) as u64) + e.end - e.start)
+                .sum();
+            out.extend_from_slice(&frame_len(len).to_le_bytes());
+            for e in &batch.entries {
+                out.push(FIELD_1_LEN);
+                encode_varint((e.end - e.start) as u64, out);
+                out.extend_from_slice(&batch.bytes[e.start..e.end]);
+            }
+            target.set_headers()
+        };
+        batch.clear();
+        Some(method)
     }
+}
+
+/// Whether two header names are the same header for Kong: case-insensitive,
+/// `-` and `_` alike.
+fn same_header(a: &[u8], b: &[u8]) -> bool {
+    let fold = |c: u8| {
+        if c == b'_' {
+            b'-'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| fold(*x) == fold(*y))
+}
+
+/// Tag of a length-delimited field 1 (also field 1 of KV and of a map entry).
+const FIELD_1_LEN: u8 = 0x0a;
+/// Tag of a length-delimited field 2.
+const FIELD_2_LEN: u8 = 0x12;
+/// Tag of `Value.string_value` (field 3, length-delimited).
+const STRING_VALUE: u8 = 0x1a;
+
+/// Appends `KV{k: name, v: Value{string_value: value}}` exactly as prost
+/// encodes it; returns where the name's bytes are.
+fn encode_kv(out: &mut Vec<u8>, name: &str, value: &str) -> (usize, usize) {
+    // `k` is a proto3 string: absent when empty (never here: names are tokens).
+    out.push(FIELD_1_LEN);
+    encode_varint(name.len() as u64, out);
+    let name_start = out.len();
+    out.extend_from_slice(name.as_bytes());
+    let name_end = out.len();
+    // `v.kind` is a oneof: present even when the string is empty.
+    let value_len = 1 + encoded_len_varint(value.len() as u64) + value.len();
+    out.push(FIELD_2_LEN);
+    encode_varint(value_len as u64, out);
+    out.push(STRING_VALUE);
+    encode_varint(value.len() as u64, out);
+    out.extend_from_slice(value.as_bytes());
+    (name_start, name_end)
+}
+
+fn frame_len(len: usize) -> u32 {
+    u32::try_from(len).expect("a frame longer than u32::MAX cannot be sent")
 }
 
 #[cfg(test)]
 mod tests {
+    use kong_pdk_proto::{self as pb, Struct};
+    use prost::Message;
+
     use super::*;
+    use crate::value;
 
     #[test]
     fn only_writes_kong_cannot_refuse_wait() {
@@ -184,38 +278,88 @@ mod tests {
         assert!(!ok(HeaderTarget::Response, Phase::Access, "x-a", "a\0"));
     }
 
-    #[test]
-    fn one_write_stays_a_set_header_and_more_become_set_headers() {
-        let mut p = PendingWrites::default();
-        assert!(p.push(HeaderTarget::ServiceRequest, "x-b", "1"));
-        assert!(p.push(HeaderTarget::Response, "x-a", "1"));
-        assert!(p.push(HeaderTarget::Response, "x-c", "2"));
-        assert!(p.push(HeaderTarget::Response, "x-a", "3"));
-        match p.take_next() {
-            Some(PendingCall::One(m, kv)) => {
-                assert_eq!(m, "kong.service.request.set_header");
-                assert_eq!(kv.k, "x-b");
-            }
-            other => panic!("{other:?}"),
+    fn kv(k: &str, v: &str) -> pb::Kv {
+        pb::Kv {
+            k: k.into(),
+            v: Some(value::string(v)),
         }
-        match p.take_next() {
-            Some(PendingCall::Many(m, st)) => {
-                assert_eq!(m, "kong.response.set_headers");
-                assert_eq!(st.fields.len(), 2);
-                assert_eq!(st.fields["x-a"], value::string("3"));
-            }
-            other => panic!("{other:?}"),
+    }
+
+    /// Reads back the frames `frame_next` wrote: (method, arguments).
+    fn next(p: &mut PendingWrites) -> Option<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        let method = p.frame_next(&mut out)?;
+        let mut frames = Vec::new();
+        let mut at = 0;
+        while at < out.len() {
+            let len = u32::from_le_bytes(out[at..at + 4].try_into().unwrap()) as usize;
+            frames.push(out[at + 4..at + 4 + len].to_vec());
+            at += 4 + len;
         }
-        assert!(p.take_next().is_none());
-        assert!(p.is_empty());
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[0], method.as_bytes());
+        Some((
+            String::from_utf8(frames[0].clone()).unwrap(),
+            frames[1].clone(),
+        ))
     }
 
     #[test]
-    fn another_spelling_of_a_pending_name_must_wait_for_the_batch() {
+    fn the_topics_are_the_rule_tables_entry() {
+        for target in [HeaderTarget::Response, HeaderTarget::ServiceRequest] {
+            assert_eq!(
+                super::super::rules::rule(target.set_header()),
+                super::super::rules::Rule::Write(super::super::rules::Effect::Topics(
+                    target.topics()
+                ))
+            );
+        }
+    }
+
+    #[test]
+    fn entries_encode_exactly_as_prost_does() {
+        let long = "v".repeat(300);
+        for (k, v) in [("x-a", "1"), ("x-empty", ""), ("x-long", long.as_str())] {
+            let mut ours = Vec::new();
+            let (start, end) = encode_kv(&mut ours, k, v);
+            assert_eq!(ours, kv(k, v).encode_to_vec(), "{k}");
+            assert_eq!(&ours[start..end], k.as_bytes());
+        }
+    }
+
+    #[test]
+    fn one_write_stays_a_set_header_and_more_become_set_headers() {
+        let mut p = PendingWrites::default();
+        let long = "w".repeat(200);
+        assert!(p.push(HeaderTarget::ServiceRequest, "x-b", "1"));
+        assert!(p.push(HeaderTarget::Response, "x-a", "1"));
+        assert!(p.push(HeaderTarget::Response, "x-c", &long));
+        let (method, args) = next(&mut p).unwrap();
+        assert_eq!(method, "kong.service.request.set_header");
+        assert_eq!(pb::Kv::decode(&args[..]).unwrap(), kv("x-b", "1"));
+        let (method, args) = next(&mut p).unwrap();
+        assert_eq!(method, "kong.response.set_headers");
+        let want = Struct {
+            fields: [("x-a", "1"), ("x-c", long.as_str())]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), value::string(v)))
+                .collect(),
+        };
+        assert_eq!(Struct::decode(&args[..]).unwrap(), want);
+        assert!(next(&mut p).is_none());
+        assert!(p.is_empty());
+        // The buffers are reused.
+        assert!(p.push(HeaderTarget::Response, "x-d", "4"));
+        assert_eq!(next(&mut p).unwrap().0, "kong.response.set_header");
+    }
+
+    #[test]
+    fn a_name_already_waiting_must_wait_for_the_batch() {
         let mut p = PendingWrites::default();
         assert!(p.push(HeaderTarget::Response, "X-A", "1"));
         assert!(!p.push(HeaderTarget::Response, "x_a", "2"));
-        assert!(!p.push(HeaderTarget::Response, "x-a", "2"));
+        assert!(!p.push(HeaderTarget::Response, "X-A", "2"));
         assert!(p.push(HeaderTarget::ServiceRequest, "x-a", "2"));
+        assert!(p.push(HeaderTarget::Response, "x-ab", "2"));
     }
 }

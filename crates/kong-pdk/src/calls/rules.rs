@@ -220,20 +220,37 @@ const WRITES: &[(&str, Effect)] = &[
     ),
 ];
 
-/// The topic of a cacheable read.
-pub(crate) fn read_topic(method: &str) -> Option<Topic> {
-    READS.iter().find(|(m, _)| *m == method).map(|(_, t)| *t)
+/// What the layer does with a method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rule {
+    /// A read whose answer may be kept, until a write changes `Topic`.
+    Read(Topic),
+    /// Anything else, with what it changes.
+    Write(Effect),
 }
 
-/// What `method` changes (everything, for a method the tables do not know).
-pub(crate) fn effect(method: &str) -> Effect {
-    if read_topic(method).is_some() {
-        return Effect::None;
-    }
-    WRITES
-        .iter()
-        .find(|(m, _)| *m == method)
-        .map_or(Effect::Everything, |(_, e)| *e)
+/// The rule for `method` (a method the tables do not know changes
+/// everything). Looked up on every call: a binary search in both tables
+/// merged and sorted once, by length and then from the last byte, where
+/// method names differ (they share their `kong.` prefixes).
+pub(crate) fn rule(method: &str) -> Rule {
+    static SORTED: std::sync::OnceLock<Vec<(&'static str, Rule)>> = std::sync::OnceLock::new();
+    let sorted = SORTED.get_or_init(|| {
+        let reads = READS.iter().map(|(m, t)| (*m, Rule::Read(*t)));
+        let writes = WRITES.iter().map(|(m, e)| (*m, Rule::Write(*e)));
+        let mut all: Vec<(&str, Rule)> = reads.chain(writes).collect();
+        all.sort_unstable_by(|(a, _), (b, _)| by_suffix(a, b));
+        all
+    });
+    sorted
+        .binary_search_by(|(m, _)| by_suffix(m, method))
+        .map_or(Rule::Write(Effect::Everything), |i| sorted[i].1)
+}
+
+fn by_suffix(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len()
+        .cmp(&b.len())
+        .then_with(|| a.bytes().rev().cmp(b.bytes().rev()))
 }
 
 #[cfg(test)]
@@ -265,8 +282,20 @@ mod tests {
 
     #[test]
     fn unknown_methods_drop_everything() {
-        assert_eq!(effect("kong.request.get_body"), Effect::Everything);
-        assert_eq!(effect("kong.request.get_header"), Effect::None);
-        assert_eq!(read_topic("kong.nginx.get_var"), None);
+        assert_eq!(
+            rule("kong.request.get_body"),
+            Rule::Write(Effect::Everything)
+        );
+        assert_eq!(
+            rule("kong.request.get_header"),
+            Rule::Read(Topic::RequestHeaders)
+        );
+        assert_eq!(rule("kong.nginx.get_var"), Rule::Write(Effect::None));
+        for (m, t) in READS {
+            assert_eq!(rule(m), Rule::Read(*t), "{m}");
+        }
+        for (m, e) in WRITES {
+            assert_eq!(rule(m), Rule::Write(*e), "{m}");
+        }
     }
 }

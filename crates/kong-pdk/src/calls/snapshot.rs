@@ -77,7 +77,7 @@ impl Snapshot {
     /// `Some("")` is Kong's nil (absent).
     pub(crate) fn lookup(&self, name: &str, how: Lookup) -> Option<&str> {
         let table = self.table.as_ref()?;
-        if !self.dirty.is_empty() && self.dirty.contains(&fold(name)) {
+        if self.dirty.iter().any(|d| same_folded(d, name)) {
             return None;
         }
         // The table may hold fewer lines than Kong has when it was cut at
@@ -85,11 +85,25 @@ impl Snapshot {
         let complete = (table.lines as i64) < i64::from(table.max);
         let found = match how {
             Lookup::NginxVar => return table.nginx_var(name, complete),
-            Lookup::HeaderTable => table
-                .fields
-                .fields
-                .get(name)
-                .or_else(|| table.fields.fields.get(&normalize(name))),
+            Lookup::HeaderTable => table.fields.fields.get(name).or_else(|| {
+                // The `__index` key: lower case, `_` as `-`.
+                let normalized = |k: &&String| {
+                    k.len() == name.len()
+                        && k.bytes().zip(name.bytes()).all(|(k, n)| {
+                            k == if n == b'_' {
+                                b'-'
+                            } else {
+                                n.to_ascii_lowercase()
+                            }
+                        })
+                };
+                table
+                    .fields
+                    .fields
+                    .iter()
+                    .find(|(k, _)| normalized(k))
+                    .map(|(_, v)| v)
+            }),
             Lookup::QueryTable => table.fields.fields.get(name),
         };
         if !(table.same_table || table.same_as_default(complete)) {
@@ -112,8 +126,11 @@ impl Table {
 
     /// `ngx.var.http_<name>` and its fall-back to the header table.
     fn nginx_var(&self, name: &str, complete: bool) -> Option<&str> {
-        let wanted = fold(name);
-        let mut matches = self.fields.fields.iter().filter(|(k, _)| fold(k) == wanted);
+        let mut matches = self
+            .fields
+            .fields
+            .iter()
+            .filter(|(k, _)| same_header_name(k, name));
         let Some((key, value)) = matches.next() else {
             // nginx sees every header line; the table may not.
             return complete.then_some("");
@@ -165,24 +182,45 @@ fn first_string(v: &Value) -> Option<&str> {
     }
 }
 
-/// The key `ngx.req.get_headers()`'s `__index` tries: lower case, `_` as `-`.
-fn normalize(name: &str) -> String {
-    name.chars()
-        .map(|c| match c {
-            '_' => '-',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect()
+/// Whether two names are the same for nginx's `$http_*`: case-insensitive,
+/// `-` ≡ `_`.
+fn same_header_name(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .all(|(x, y)| fold_byte(x) == fold_byte(y))
 }
 
 /// How nginx compares header names with `$http_*`: case-insensitive, `-` ≡ `_`.
 pub(crate) fn fold(name: &str) -> String {
-    name.chars()
-        .map(|c| match c {
-            '-' => '_',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect()
+    let mut out = String::with_capacity(name.len());
+    fold_into(name, &mut out);
+    out
+}
+
+/// [`fold`] into a buffer that keeps its capacity.
+pub(crate) fn fold_into(name: &str, out: &mut String) {
+    out.clear();
+    out.extend(name.chars().map(fold_char));
+}
+
+/// Whether `name` folds to `folded`, without allocating.
+pub(crate) fn same_folded(folded: &str, name: &str) -> bool {
+    folded.len() == name.len() && folded.chars().eq(name.chars().map(fold_char))
+}
+
+fn fold_char(c: char) -> char {
+    match c {
+        '-' => '_',
+        c => c.to_ascii_lowercase(),
+    }
+}
+
+fn fold_byte(b: u8) -> u8 {
+    match b {
+        b'-' => b'_',
+        b => b.to_ascii_lowercase(),
+    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,10 @@ impl<'a> Client<'a> {
     }
 
     /// `kong.client.get_ip()`: the address of the peer that connected to Kong
-    /// (not `X-Forwarded-For`). All phases but `log` (fails there).
+    /// (not `X-Forwarded-For`). All phases; In `log`, where Kong refuses it, the call layer answers from
+    /// `kong.log.serialize()`: `client_ip`, the address after nginx's realip
+    /// module: the peer's own address unless the peer is in `trusted_ips`
+    /// and sent the real-IP header.
     pub async fn get_ip(self) -> Result<String> {
         const METHOD: &str = "kong.client.get_ip";
         if let Some(record) = self.kong.log_record(METHOD).await? {
@@ -27,7 +30,8 @@ impl<'a> Client<'a> {
     }
 
     /// `kong.client.get_forwarded_ip()`: the client address, honouring
-    /// `trusted_ips` and `real_ip_header`. All phases but `log`.
+    /// `trusted_ips` and `real_ip_header`. All phases; In `log`, where Kong refuses it, the call layer answers from
+    /// `kong.log.serialize()`: `client_ip`, the same value.
     pub async fn get_forwarded_ip(self) -> Result<String> {
         const METHOD: &str = "kong.client.get_forwarded_ip";
         if let Some(record) = self.kong.log_record(METHOD).await? {
@@ -37,6 +41,9 @@ impl<'a> Client<'a> {
     }
 
     /// `kong.client.get_port()`: the peer's port. All phases but `log`.
+    /// Not in `log`: Kong refuses it there and `kong.log.serialize()` does not
+    /// carry it; with the call layer on it fails at once with
+    /// [`Error::LogPhase`](crate::Error::LogPhase) and the handler can go on.
     pub async fn get_port(self) -> Result<u16> {
         const METHOD: &str = "kong.client.get_port";
         self.kong.refuse_in_log(METHOD)?;
@@ -45,6 +52,9 @@ impl<'a> Client<'a> {
 
     /// `kong.client.get_forwarded_port()`: the client port, honouring
     /// `trusted_ips`. All phases but `log`.
+    /// Not in `log`: Kong refuses it there and `kong.log.serialize()` does not
+    /// carry it; with the call layer on it fails at once with
+    /// [`Error::LogPhase`](crate::Error::LogPhase) and the handler can go on.
     pub async fn get_forwarded_port(self) -> Result<u16> {
         const METHOD: &str = "kong.client.get_forwarded_port";
         self.kong.refuse_in_log(METHOD)?;
@@ -104,10 +114,11 @@ impl<'a> Client<'a> {
     /// `kong.client.get_protocol(allow_terminated)`: `http`, `https`,
     /// `grpc`, `tcp`, … of the matched route; with `allow_terminated`,
     /// `X-Forwarded-Proto` from a trusted TLS terminator counts. `access`,
-    /// `response`, `log` (may fail in `log` for multi-protocol routes).
+    /// `response`, `log`; in `log` Kong answers for a route with one
+    /// protocol and refuses the call for a route with several (choosing
+    /// needs the live request).
     pub async fn get_protocol(self, allow_terminated: bool) -> Result<String> {
         const METHOD: &str = "kong.client.get_protocol";
-        self.kong.refuse_in_log(METHOD)?;
         let args = pb::Bool {
             v: allow_terminated,
         };

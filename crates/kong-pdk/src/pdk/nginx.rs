@@ -19,7 +19,9 @@ impl<'a> Nginx<'a> {
     }
 
     /// `ngx.var[name]`: an nginx variable (`request_uri`, `upstream_addr`,
-    /// …); `""` when unknown or unset. Fails in `log`.
+    /// …); `""` when unknown or unset. Not in `log`: Kong refuses it there and `kong.log.serialize()` does not
+    /// carry it; with the call layer on it fails at once with
+    /// [`Error::LogPhase`](crate::Error::LogPhase) and the handler can go on.
     pub async fn get_var(self, name: &str) -> Result<String> {
         const METHOD: &str = "kong.nginx.get_var";
         self.kong.refuse_in_log(METHOD)?;
@@ -27,7 +29,9 @@ impl<'a> Nginx<'a> {
     }
 
     /// `ngx.ssl.get_tls1_version_str()`: `TLSv1.2`, `TLSv1.3`, … of the
-    /// client connection; `""` without TLS. Needs a live TLS request.
+    /// client connection; `""` without TLS. In `log`, where Kong refuses it,
+    /// the call layer answers from `kong.log.serialize()`'s
+    /// `request.tls.version`, the same value.
     pub async fn get_tls1_version_str(self) -> Result<String> {
         const METHOD: &str = "kong.nginx.get_tls1_version_str";
         if let Some(record) = self.kong.log_record(METHOD).await? {

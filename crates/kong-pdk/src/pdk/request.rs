@@ -86,19 +86,21 @@ impl<'a> Request<'a> {
         Request { kong }
     }
 
-    /// `kong.request.get_scheme()`: `"http"` or `"https"`. Fails in `log`.
+    /// `kong.request.get_scheme()`: `"http"` or `"https"`. Works in `log`
+    /// (Kong reads the saved `ngx.ctx`).
     pub async fn get_scheme(self) -> Result<String> {
         string(self.kong, "kong.request.get_scheme", &()).await
     }
 
     /// `kong.request.get_host()`: the host the client asked for, without
-    /// port. Fails in `log`.
+    /// port. Works in `log` (Kong reads the saved `ngx.ctx`).
     pub async fn get_host(self) -> Result<String> {
         string(self.kong, "kong.request.get_host", &()).await
     }
 
-    /// `kong.request.get_port()`: the port the client connected to. Fails in
-    /// `log`.
+    /// `kong.request.get_port()`: the port the client connected to. In `log`, where Kong refuses it, the call layer answers from
+    /// `kong.log.serialize()`: the port of `request.url`, which is the `port_maps`
+    /// mapping when one applies.
     pub async fn get_port(self) -> Result<u16> {
         const METHOD: &str = "kong.request.get_port";
         if let Some(record) = self.kong.log_record(METHOD).await? {
@@ -108,7 +110,9 @@ impl<'a> Request<'a> {
     }
 
     /// `kong.request.get_forwarded_scheme()`: `X-Forwarded-Proto` when the
-    /// client is trusted, else the scheme. Fails in `log`.
+    /// client is trusted, else the scheme. Not in `log`: Kong refuses it there and `kong.log.serialize()` does not
+    /// carry it; with the call layer on it fails at once with
+    /// [`Error::LogPhase`](crate::Error::LogPhase) and the handler can go on.
     pub async fn get_forwarded_scheme(self) -> Result<String> {
         const METHOD: &str = "kong.request.get_forwarded_scheme";
         self.kong.refuse_in_log(METHOD)?;
@@ -116,7 +120,9 @@ impl<'a> Request<'a> {
     }
 
     /// `kong.request.get_forwarded_host()`: `X-Forwarded-Host` when the
-    /// client is trusted, else the host. Fails in `log`.
+    /// client is trusted, else the host. Not in `log`: Kong refuses it there and `kong.log.serialize()` does not
+    /// carry it; with the call layer on it fails at once with
+    /// [`Error::LogPhase`](crate::Error::LogPhase) and the handler can go on.
     pub async fn get_forwarded_host(self) -> Result<String> {
         const METHOD: &str = "kong.request.get_forwarded_host";
         self.kong.refuse_in_log(METHOD)?;
@@ -124,7 +130,9 @@ impl<'a> Request<'a> {
     }
 
     /// `kong.request.get_forwarded_port()`: `X-Forwarded-Port` when the
-    /// client is trusted, else the port. Fails in `log`.
+    /// client is trusted, else the port. Not in `log`: Kong refuses it there and `kong.log.serialize()` does not
+    /// carry it; with the call layer on it fails at once with
+    /// [`Error::LogPhase`](crate::Error::LogPhase) and the handler can go on.
     pub async fn get_forwarded_port(self) -> Result<u16> {
         const METHOD: &str = "kong.request.get_forwarded_port";
         self.kong.refuse_in_log(METHOD)?;
@@ -132,14 +140,18 @@ impl<'a> Request<'a> {
     }
 
     /// `kong.request.get_http_version()`: `1.0`, `1.1`, `2.0`; `0.0` when
-    /// unknown. Fails in `log`.
+    /// unknown. Not in `log`: Kong refuses it there and `kong.log.serialize()` does not
+    /// carry it; with the call layer on it fails at once with
+    /// [`Error::LogPhase`](crate::Error::LogPhase) and the handler can go on.
     pub async fn get_http_version(self) -> Result<f64> {
         const METHOD: &str = "kong.request.get_http_version";
         self.kong.refuse_in_log(METHOD)?;
         number(self.kong, METHOD, &()).await
     }
 
-    /// `kong.request.get_method()`: e.g. `"GET"`. Fails in `log`.
+    /// `kong.request.get_method()`: e.g. `"GET"`. In `log`, where Kong refuses it, the call layer answers from
+    /// `kong.log.serialize()`: `request.method`, the same
+    /// value.
     pub async fn get_method(self) -> Result<String> {
         const METHOD: &str = "kong.request.get_method";
         if let Some(record) = self.kong.log_record(METHOD).await? {
@@ -149,19 +161,21 @@ impl<'a> Request<'a> {
     }
 
     /// `kong.request.get_path()`: the normalized path, without the query.
-    /// Fails in `log`.
+    /// Works in `log` (Kong reads the saved `ngx.ctx`).
     pub async fn get_path(self) -> Result<String> {
         string(self.kong, "kong.request.get_path", &()).await
     }
 
-    /// `kong.request.get_path_with_query()`: path and query as sent. Fails in
-    /// `log`.
+    /// `kong.request.get_path_with_query()`: path and query as sent. Works in
+    /// `log` (Kong reads the saved `ngx.ctx`).
     pub async fn get_path_with_query(self) -> Result<String> {
         string(self.kong, "kong.request.get_path_with_query", &()).await
     }
 
     /// `kong.request.get_raw_query()`: the query string without `?`; `""`
-    /// when none. Fails in `log`.
+    /// when none. In `log`, where Kong refuses it, the call layer answers from
+    /// `kong.log.serialize()`: the query of `request.uri`, i.e. as the client sent
+    /// it (changes made with `set_raw_query`/`set_query` are not in it).
     pub async fn get_raw_query(self) -> Result<String> {
         const METHOD: &str = "kong.request.get_raw_query";
         if let Some(record) = self.kong.log_record(METHOD).await? {
@@ -173,13 +187,15 @@ impl<'a> Request<'a> {
     /// `kong.request.get_query_arg(name)`: the first value of a query
     /// argument; `""` when missing or empty. A flag without `=` (`?debug`)
     /// makes Kong fail the call: use [`get_query`](Self::get_query) for
-    /// those. Fails in `log`.
+    /// those. In `log`, where Kong refuses it, the call layer answers from
+    /// `kong.log.serialize()`: `request.querystring[name]`, the same value.
     pub async fn get_query_arg(self, name: &str) -> Result<String> {
         self.kong.get_query_arg(name).await
     }
 
     /// `kong.request.get_query()`: up to 100 query arguments (Kong's
-    /// default). Fails in `log`.
+    /// default). In `log`, where Kong refuses it, the call layer answers from
+    /// `kong.log.serialize()`: `request.querystring`, the same table.
     pub async fn get_query(self) -> Result<Query> {
         self.get_query_max(DEFAULT_MAX).await
     }
@@ -218,7 +234,10 @@ impl<'a> Request<'a> {
     }
 
     /// `kong.request.get_raw_body()`: the body as bytes, or the file nginx
-    /// buffered a large body to. `rewrite`, `access`, `response`; not `log`.
+    /// buffered a large body to. `rewrite`, `access`, `response`.
+    /// Not in `log`: Kong refuses it there and `kong.log.serialize()` does not
+    /// carry it; with the call layer on it fails at once with
+    /// [`Error::LogPhase`](crate::Error::LogPhase) and the handler can go on.
     pub async fn get_raw_body(self) -> Result<RawBody> {
         const METHOD: &str = "kong.request.get_raw_body";
         self.kong.refuse_in_log(METHOD)?;
