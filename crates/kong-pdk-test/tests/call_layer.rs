@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Ops, take_answers};
+use common::{Probe, take_answers};
 use kong_pdk::Phase;
 use kong_pdk_test::{Outcome, PdkCall, Request, TestEnv, UpstreamResponse};
 use serde_json::json;
@@ -33,7 +33,7 @@ async fn run(phase: &str, actions: &[&str]) -> (Vec<String>, Outcome) {
         let mut env = TestEnv::new(request())
             .upstream_response(upstream)
             .call_layer(layer);
-        outcomes.push(env.run::<Ops>(config).await);
+        outcomes.push(env.run::<Probe>(config).await);
         answers.push(take_answers(&name));
     }
     assert_eq!(answers[0], answers[1], "answers differ with the layer off");
@@ -394,7 +394,7 @@ async fn five_headers_read_and_five_set_take_three_round_trips() {
         let name = format!("five-{layer}");
         let mut env = TestEnv::new(request()).call_layer(layer);
         outs.push(
-            env.access::<Ops>(json!({"run": name, "on_access": actions}))
+            env.access::<Probe>(json!({"run": name, "on_access": actions}))
                 .await,
         );
         take_answers(&name);
@@ -414,7 +414,7 @@ async fn turned_off_every_call_reaches_kong() {
     let name = "off";
     let mut env = TestEnv::new(request()).call_layer(false);
     let out = env
-        .access::<Ops>(json!({
+        .access::<Probe>(json!({
             "run": name,
             "on_access": ["req.method", "req.method", "resp.set_header|a|1", "resp.set_header|b|2"]
         }))

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Ops, take_answers};
+use common::{Probe, take_answers};
 use kong_pdk_test::{HeaderList, Outcome, Request, TestEnv, UpstreamResponse};
 use serde_json::json;
 
@@ -176,7 +176,7 @@ async fn run(config: &serde_json::Value, layer: bool) -> (Vec<String>, String, u
     let mut env = TestEnv::new(request())
         .upstream_response(upstream)
         .call_layer(layer);
-    let out = env.run::<Ops>(config.clone()).await;
+    let out = env.run::<Probe>(config.clone()).await;
     let answers = take_answers(&run);
     let tables = TABLES.iter().map(|m| out.calls_to(m).len()).sum();
     (answers, state(&out), out.round_trips(), tables)

@@ -42,14 +42,20 @@ fn kong(call: &Call) -> Reply {
     }
 }
 
-#[tokio::test]
-async fn access_and_log_take_four_and_five_round_trips() {
-    let server = PluginProcess::start(EXE).unwrap();
+/// The executable with `env`, connected, with instance 1 started.
+async fn start(env: &[(&str, &str)]) -> (PluginProcess, Connection) {
+    let server = PluginProcess::start_with_env(EXE, env).unwrap();
     let mut conn = Connection::connect(server.socket()).await.unwrap();
     conn.start_instance("rust-api-auth", CONFIG)
         .await
         .unwrap()
         .expect("started");
+    (server, conn)
+}
+
+#[tokio::test]
+async fn access_and_log_take_four_and_five_round_trips() {
+    let (_server, mut conn) = start(&[]).await;
     let access = conn.handle_event(1, "access", kong).await.unwrap();
     assert_eq!(access.end, EventEnd::Returned);
     assert_eq!(
@@ -96,12 +102,7 @@ async fn access_and_log_take_four_and_five_round_trips() {
 
 #[tokio::test]
 async fn with_the_layer_turned_off_by_the_operator_every_call_goes_to_kong() {
-    let server = PluginProcess::start_with_env(EXE, &[("KONG_PDK_CALL_LAYER", "off")]).unwrap();
-    let mut conn = Connection::connect(server.socket()).await.unwrap();
-    conn.start_instance("rust-api-auth", CONFIG)
-        .await
-        .unwrap()
-        .expect("started");
+    let (_server, mut conn) = start(&[("KONG_PDK_CALL_LAYER", "off")]).await;
     let access = conn.handle_event(1, "access", kong).await.unwrap();
     assert_eq!(access.end, EventEnd::Returned);
     assert_eq!(access.calls.len(), 8, "{:?}", access.methods());

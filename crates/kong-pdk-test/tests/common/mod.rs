@@ -5,9 +5,9 @@
 //!
 //! Actions are `name|arg|arg`, e.g. `req.header|host` or `exit|403|denied`.
 //!
-//! [`Ops`] runs the same actions but keeps their results out of band
-//! ([`take_answers`]), so nothing but the actions reaches Kong (the call
-//! layer's tests count round trips).
+//! With a `run` id in its config the probe keeps the results out of band
+//! instead ([`take_answers`]), so nothing but the actions reaches Kong (the
+//! call layer's tests count round trips).
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -20,6 +20,12 @@ use serde_json::Value as Json;
 
 #[derive(Debug, Deserialize, Schema)]
 pub struct Probe {
+    /// When set, each result is kept out of band under this id
+    /// ([`take_answers`]) instead of logged through Kong, so that nothing
+    /// but the actions reaches Kong (the call layer's tests count round
+    /// trips).
+    #[serde(default)]
+    pub run: Option<String>,
     #[serde(default)]
     pub on_certificate: Vec<String>,
     #[serde(default)]
@@ -36,6 +42,8 @@ pub struct Probe {
 #[derive(Debug, Deserialize, Schema)]
 pub struct Unbuffered {
     #[serde(default)]
+    pub run: Option<String>,
+    #[serde(default)]
     pub on_certificate: Vec<String>,
     #[serde(default)]
     pub on_rewrite: Vec<String>,
@@ -50,42 +58,57 @@ pub struct Unbuffered {
 #[kong_pdk::plugin]
 impl Plugin for Probe {
     async fn certificate(&self, kong: &mut Kong) -> PhaseResult {
-        run(kong, &self.on_certificate).await
+        run(kong, self.run.as_deref(), &self.on_certificate).await
     }
     async fn rewrite(&self, kong: &mut Kong) -> PhaseResult {
-        run(kong, &self.on_rewrite).await
+        run(kong, self.run.as_deref(), &self.on_rewrite).await
     }
     async fn access(&self, kong: &mut Kong) -> PhaseResult {
-        run(kong, &self.on_access).await
+        run(kong, self.run.as_deref(), &self.on_access).await
     }
     async fn response(&self, kong: &mut Kong) -> PhaseResult {
-        run(kong, &self.on_response).await
+        run(kong, self.run.as_deref(), &self.on_response).await
     }
     async fn log(&self, kong: &mut Kong) -> PhaseResult {
-        run(kong, &self.on_log).await
+        run(kong, self.run.as_deref(), &self.on_log).await
     }
 }
 
 #[kong_pdk::plugin]
 impl Plugin for Unbuffered {
     async fn certificate(&self, kong: &mut Kong) -> PhaseResult {
-        run(kong, &self.on_certificate).await
+        run(kong, self.run.as_deref(), &self.on_certificate).await
     }
     async fn rewrite(&self, kong: &mut Kong) -> PhaseResult {
-        run(kong, &self.on_rewrite).await
+        run(kong, self.run.as_deref(), &self.on_rewrite).await
     }
     async fn access(&self, kong: &mut Kong) -> PhaseResult {
-        run(kong, &self.on_access).await
+        run(kong, self.run.as_deref(), &self.on_access).await
     }
     async fn log(&self, kong: &mut Kong) -> PhaseResult {
-        run(kong, &self.on_log).await
+        run(kong, self.run.as_deref(), &self.on_log).await
     }
 }
 
-async fn run(kong: &mut Kong, actions: &[String]) -> PhaseResult {
+async fn run(kong: &mut Kong, record: Option<&str>, actions: &[String]) -> PhaseResult {
     for action in actions {
-        let result = act(kong, action).await?;
-        kong.log().info(format!("{action} => {result}")).await?;
+        let Some(run) = record else {
+            let result = act(kong, action).await?;
+            kong.log().info(format!("{action} => {result}")).await?;
+            continue;
+        };
+        let result = act(kong, action).await;
+        let seen = match &result {
+            Ok(v) => format!("{action} => {v}"),
+            Err(e) => format!("{action} => error: {e}"),
+        };
+        ANSWERS
+            .lock()
+            .unwrap()
+            .entry(run.to_owned())
+            .or_default()
+            .push(seen);
+        result?;
     }
     Ok(())
 }
@@ -238,61 +261,10 @@ pub async fn act(kong: &mut Kong, action: &str) -> Result<String, kong_pdk::BoxE
     })
 }
 
-/// What each [`Ops`] run's handlers saw: run id → `"<action> => <result>"`.
+/// What each recording [`Probe`] run's handlers saw: run id → `"<action> => <result>"`.
 static ANSWERS: Mutex<BTreeMap<String, Vec<String>>> = Mutex::new(BTreeMap::new());
 
-/// Runs its config's actions and keeps every answer out of band, so that
-/// nothing but the actions reaches Kong.
-#[derive(Debug, Deserialize, Schema)]
-pub struct Ops {
-    pub run: String,
-    #[serde(default)]
-    pub on_rewrite: Vec<String>,
-    #[serde(default)]
-    pub on_access: Vec<String>,
-    #[serde(default)]
-    pub on_response: Vec<String>,
-    #[serde(default)]
-    pub on_log: Vec<String>,
-}
-
-#[kong_pdk::plugin]
-impl Plugin for Ops {
-    async fn rewrite(&self, kong: &mut Kong) -> PhaseResult {
-        self.ops(kong, &self.on_rewrite).await
-    }
-    async fn access(&self, kong: &mut Kong) -> PhaseResult {
-        self.ops(kong, &self.on_access).await
-    }
-    async fn response(&self, kong: &mut Kong) -> PhaseResult {
-        self.ops(kong, &self.on_response).await
-    }
-    async fn log(&self, kong: &mut Kong) -> PhaseResult {
-        self.ops(kong, &self.on_log).await
-    }
-}
-
-impl Ops {
-    async fn ops(&self, kong: &mut Kong, actions: &[String]) -> PhaseResult {
-        for action in actions {
-            let result = act(kong, action).await;
-            let seen = match &result {
-                Ok(v) => format!("{action} => {v}"),
-                Err(e) => format!("{action} => error: {e}"),
-            };
-            ANSWERS
-                .lock()
-                .unwrap()
-                .entry(self.run.clone())
-                .or_default()
-                .push(seen);
-            result?;
-        }
-        Ok(())
-    }
-}
-
-/// The answers an [`Ops`] run saw, in order (and forgets them).
+/// The answers a recording [`Probe`] run saw, in order (and forgets them).
 pub fn take_answers(run: &str) -> Vec<String> {
     ANSWERS.lock().unwrap().remove(run).unwrap_or_default()
 }
