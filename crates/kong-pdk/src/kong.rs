@@ -195,6 +195,7 @@ impl Kong {
         args: &I,
     ) -> Result<O> {
         self.check_usable(method)?;
+        self.refuse_in_log(method)?;
         self.conn.layer.asked += 1;
         self.fetch(method, args).await
     }

@@ -471,7 +471,7 @@ impl Kong {
     }
 
     /// Fails a getter the log phase cannot answer, before any round trip
-    /// (layer on, log phase); a no-op elsewhere.
+    /// (layer on, log phase; every call passes here); a no-op elsewhere.
     pub(crate) fn refuse_in_log(&self, method: &'static str) -> Result<()> {
         if self.conn.layer.enabled && self.phase() == Phase::Log {
             if let Some(LogAnswer::Refused(advice)) = log_record::log_answer(method) {

@@ -46,7 +46,6 @@ impl<'a> Client<'a> {
     /// [`Error::LogPhase`](crate::Error::LogPhase) and the handler can go on.
     pub async fn get_port(self) -> Result<u16> {
         const METHOD: &str = "kong.client.get_port";
-        self.kong.refuse_in_log(METHOD)?;
         u16_of(self.kong, METHOD, &()).await
     }
 
@@ -57,7 +56,6 @@ impl<'a> Client<'a> {
     /// [`Error::LogPhase`](crate::Error::LogPhase) and the handler can go on.
     pub async fn get_forwarded_port(self) -> Result<u16> {
         const METHOD: &str = "kong.client.get_forwarded_port";
-        self.kong.refuse_in_log(METHOD)?;
         u16_of(self.kong, METHOD, &()).await
     }
 

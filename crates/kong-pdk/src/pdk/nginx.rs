@@ -24,7 +24,6 @@ impl<'a> Nginx<'a> {
     /// [`Error::LogPhase`](crate::Error::LogPhase) and the handler can go on.
     pub async fn get_var(self, name: &str) -> Result<String> {
         const METHOD: &str = "kong.nginx.get_var";
-        self.kong.refuse_in_log(METHOD)?;
         string(self.kong, METHOD, &s(name)).await
     }
 

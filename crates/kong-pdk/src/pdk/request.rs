@@ -115,7 +115,6 @@ impl<'a> Request<'a> {
     /// [`Error::LogPhase`](crate::Error::LogPhase) and the handler can go on.
     pub async fn get_forwarded_scheme(self) -> Result<String> {
         const METHOD: &str = "kong.request.get_forwarded_scheme";
-        self.kong.refuse_in_log(METHOD)?;
         string(self.kong, METHOD, &()).await
     }
 
@@ -125,7 +124,6 @@ impl<'a> Request<'a> {
     /// [`Error::LogPhase`](crate::Error::LogPhase) and the handler can go on.
     pub async fn get_forwarded_host(self) -> Result<String> {
         const METHOD: &str = "kong.request.get_forwarded_host";
-        self.kong.refuse_in_log(METHOD)?;
         string(self.kong, METHOD, &()).await
     }
 
@@ -135,7 +133,6 @@ impl<'a> Request<'a> {
     /// [`Error::LogPhase`](crate::Error::LogPhase) and the handler can go on.
     pub async fn get_forwarded_port(self) -> Result<u16> {
         const METHOD: &str = "kong.request.get_forwarded_port";
-        self.kong.refuse_in_log(METHOD)?;
         u16_of(self.kong, METHOD, &()).await
     }
 
@@ -145,7 +142,6 @@ impl<'a> Request<'a> {
     /// [`Error::LogPhase`](crate::Error::LogPhase) and the handler can go on.
     pub async fn get_http_version(self) -> Result<f64> {
         const METHOD: &str = "kong.request.get_http_version";
-        self.kong.refuse_in_log(METHOD)?;
         number(self.kong, METHOD, &()).await
     }
 
@@ -240,7 +236,6 @@ impl<'a> Request<'a> {
     /// [`Error::LogPhase`](crate::Error::LogPhase) and the handler can go on.
     pub async fn get_raw_body(self) -> Result<RawBody> {
         const METHOD: &str = "kong.request.get_raw_body";
-        self.kong.refuse_in_log(METHOD)?;
         let r: pb::RawBodyResult = self.kong.call(METHOD, &()).await?;
         match r.kind {
             Some(Kind::Content(bytes)) => Ok(RawBody::InMemory(bytes)),
