@@ -7,14 +7,19 @@ use libfuzzer_sys::fuzz_target;
 use tokio::io::AsyncWriteExt;
 
 const MAX: u32 = 1 << 16;
+const DEADLINE: std::time::Duration = kong_pdk::wire::DEFAULT_FRAME_TIMEOUT;
 
 fuzz_target!(|data: &[u8]| {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    // The frame deadline needs the timer when a frame arrives in pieces.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
     rt.block_on(async {
         // 1. Raw bytes as a stream of frames.
         let mut reader = data;
         let mut buf = Vec::new();
-        while kong_pdk::wire::read_frame(&mut reader, &mut buf, MAX).await.is_ok() {
+        while kong_pdk::wire::read_frame(&mut reader, &mut buf, MAX, DEADLINE).await.is_ok() {
             assert!(buf.len() <= MAX as usize);
         }
         // 2. The bytes cut into frames, framed, and written in 3-byte chunks.
@@ -33,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
             let mut got = Vec::new();
             let mut buf = Vec::new();
             for _ in 0..frames.len() {
-                kong_pdk::wire::read_frame(&mut b, &mut buf, u32::MAX).await.unwrap();
+                kong_pdk::wire::read_frame(&mut b, &mut buf, u32::MAX, DEADLINE).await.unwrap();
                 got.push(buf.clone());
             }
             got

@@ -60,9 +60,14 @@ fn read_three_frames(bencher: divan::Bencher<'_, '_>) {
         rt.block_on(async {
             let mut reader = black_box(&wire[..]);
             for _ in 0..3 {
-                kong_pdk::wire::read_frame(&mut reader, &mut buf, 1 << 20)
-                    .await
-                    .unwrap();
+                kong_pdk::wire::read_frame(
+                    &mut reader,
+                    &mut buf,
+                    1 << 20,
+                    kong_pdk::wire::DEFAULT_FRAME_TIMEOUT,
+                )
+                .await
+                .unwrap();
             }
         })
     });

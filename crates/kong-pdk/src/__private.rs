@@ -19,7 +19,7 @@ pub fn value_to_json(value: Value) -> serde_json::Value {
 }
 
 /// Decodes Kong's instance config JSON the way `cmd_start_instance` does.
-pub fn decode_config<P: Plugin>(server: Server<P>, config: &[u8]) -> Result<(i32, P), String> {
+pub fn decode_config<P: Plugin>(server: Server<P>, config: &[u8]) -> Result<(i64, P), String> {
     server.shared().decode_config(config)
 }
 

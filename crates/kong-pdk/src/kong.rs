@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use prost::Message;
 use tokio::io::BufReader;
@@ -21,6 +22,8 @@ pub(crate) struct Conn {
     pub(crate) read_buf: Vec<u8>,
     pub(crate) write_buf: Vec<u8>,
     pub(crate) max_frame: u32,
+    /// How long a frame may take once its first byte arrived.
+    pub(crate) frame_timeout: Duration,
     /// The call layer's per-event state (caches, waiting writes, counts).
     pub(crate) layer: CallLayer,
     /// Set when a handler calls `kong.response.exit`. Shared with the code
@@ -30,12 +33,18 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    pub(crate) fn new(stream: UnixStream, max_frame: u32, call_layer: bool) -> Conn {
+    pub(crate) fn new(
+        stream: UnixStream,
+        max_frame: u32,
+        frame_timeout: Duration,
+        call_layer: bool,
+    ) -> Conn {
         Conn {
             io: BufReader::new(stream),
             read_buf: Vec::with_capacity(512),
             write_buf: Vec::with_capacity(512),
             max_frame,
+            frame_timeout,
             layer: CallLayer::new(call_layer),
             exited: Arc::new(AtomicBool::new(false)),
         }
@@ -43,7 +52,13 @@ impl Conn {
 
     /// Reads the next frame into `read_buf`.
     pub(crate) async fn read_frame(&mut self) -> Result<(), ReadError> {
-        wire::read_frame(&mut self.io, &mut self.read_buf, self.max_frame).await
+        wire::read_frame(
+            &mut self.io,
+            &mut self.read_buf,
+            self.max_frame,
+            self.frame_timeout,
+        )
+        .await
     }
 
     /// Writes whatever was framed into `write_buf`, in one write.
@@ -273,6 +288,13 @@ impl Kong {
                         }
                     }
                     ReadError::Io(source) => Error::Io { method, source },
+                    ReadError::Stalled(limit) => Error::Io {
+                        method,
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!("Kong's answer began but was not complete after {limit:?}"),
+                        ),
+                    },
                     ReadError::TooLarge(size) => Error::FrameTooLarge {
                         size: size.into(),
                         max: self.conn.max_frame.into(),

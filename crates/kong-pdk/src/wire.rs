@@ -2,13 +2,21 @@
 //! followed by that many bytes. Zero-length frames are normal (empty
 //! arguments, nil answers, the end of an event's PDK calls).
 
+use std::future::Future;
 use std::io;
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Default upper bound for one frame (Kong's largest frames are buffered
 /// bodies; 64 MiB leaves room for them and keeps a bogus length harmless).
 pub const DEFAULT_MAX_FRAME: u32 = 64 * 1024 * 1024;
+
+/// Default time a frame may take to arrive once its first byte did: Kong's
+/// own socket timeout (`lua_socket_read_timeout`, 60 s).
+pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why reading a frame failed.
 #[derive(Debug)]
@@ -19,6 +27,8 @@ pub enum ReadError {
     TooLarge(u32),
     /// An I/O error, including EOF in the middle of a frame.
     Io(io::Error),
+    /// The frame began but did not complete within the deadline.
+    Stalled(Duration),
 }
 
 impl std::fmt::Display for ReadError {
@@ -29,6 +39,9 @@ impl std::fmt::Display for ReadError {
                 write!(f, "frame of {n} bytes exceeds the maximum frame size")
             }
             ReadError::Io(e) => write!(f, "{e}"),
+            ReadError::Stalled(limit) => {
+                write!(f, "a frame began but was not complete after {limit:?}")
+            }
         }
     }
 }
@@ -36,10 +49,13 @@ impl std::fmt::Display for ReadError {
 impl std::error::Error for ReadError {}
 
 /// Reads one frame into `buf` (cleared first). Handles arbitrary chunking.
+/// Waiting for a frame to begin has no limit (an idle pooled connection);
+/// once its first byte arrived, the rest must follow within `deadline`.
 pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     buf: &mut Vec<u8>,
     max: u32,
+    deadline: Duration,
 ) -> Result<(), ReadError> {
     let mut len = [0u8; 4];
     // The first byte tells a clean close apart from a truncated header.
@@ -48,18 +64,37 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
         Ok(_) => {}
         Err(e) => return Err(ReadError::Io(e)),
     }
-    reader
-        .read_exact(&mut len[1..])
-        .await
-        .map_err(ReadError::Io)?;
-    let len = u32::from_le_bytes(len);
-    if len > max {
-        return Err(ReadError::TooLarge(len));
+    let rest = async {
+        reader
+            .read_exact(&mut len[1..])
+            .await
+            .map_err(ReadError::Io)?;
+        let len = u32::from_le_bytes(len);
+        if len > max {
+            return Err(ReadError::TooLarge(len));
+        }
+        buf.clear();
+        buf.resize(len as usize, 0);
+        reader.read_exact(buf).await.map_err(ReadError::Io)?;
+        Ok(())
+    };
+    within(deadline, rest).await
+}
+
+/// Runs `read` with a deadline, starting the timer only if it cannot finish
+/// at once: a frame usually arrives whole, and then costs no timer.
+async fn within(
+    deadline: Duration,
+    read: impl Future<Output = Result<(), ReadError>>,
+) -> Result<(), ReadError> {
+    let mut read = pin!(read);
+    let first = std::future::poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await;
+    if let Poll::Ready(done) = first {
+        return done;
     }
-    buf.clear();
-    buf.resize(len as usize, 0);
-    reader.read_exact(buf).await.map_err(ReadError::Io)?;
-    Ok(())
+    tokio::time::timeout(deadline, read)
+        .await
+        .unwrap_or(Err(ReadError::Stalled(deadline)))
 }
 
 /// Appends one frame (length prefix and payload) to `out`.
@@ -101,15 +136,21 @@ mod tests {
             }
         });
         let mut buf = Vec::new();
-        read_frame(&mut b, &mut buf, 1024).await.unwrap();
+        read_frame(&mut b, &mut buf, 1024, DEFAULT_FRAME_TIMEOUT)
+            .await
+            .unwrap();
         assert_eq!(buf, b"kong.request.get_header");
-        read_frame(&mut b, &mut buf, 1024).await.unwrap();
+        read_frame(&mut b, &mut buf, 1024, DEFAULT_FRAME_TIMEOUT)
+            .await
+            .unwrap();
         assert!(buf.is_empty());
-        read_frame(&mut b, &mut buf, 1024).await.unwrap();
+        read_frame(&mut b, &mut buf, 1024, DEFAULT_FRAME_TIMEOUT)
+            .await
+            .unwrap();
         assert_eq!(buf, [1, 2, 3]);
         writer.await.unwrap();
         assert!(matches!(
-            read_frame(&mut b, &mut buf, 1024).await,
+            read_frame(&mut b, &mut buf, 1024, DEFAULT_FRAME_TIMEOUT).await,
             Err(ReadError::Eof)
         ));
     }
@@ -118,11 +159,41 @@ mod tests {
     async fn rejects_oversized_length_without_allocating() {
         let wire = u32::MAX.to_le_bytes();
         let mut buf = Vec::new();
-        let err = read_frame(&mut &wire[..], &mut buf, 1024)
+        let err = read_frame(&mut &wire[..], &mut buf, 1024, DEFAULT_FRAME_TIMEOUT)
             .await
             .unwrap_err();
         assert!(matches!(err, ReadError::TooLarge(u32::MAX)));
         assert_eq!(buf.capacity(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_frame_that_stops_halfway_is_dropped_after_the_deadline() {
+        let (mut kong, mut server) = tokio::io::duplex(64);
+        let mut wire = Vec::new();
+        push_frame(&mut wire, b"abcdef");
+        kong.write_all(&wire[..6]).await.unwrap();
+        let mut buf = Vec::new();
+        let limit = Duration::from_secs(60);
+        let err = read_frame(&mut server, &mut buf, 1024, limit)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ReadError::Stalled(d) if d == limit));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_for_a_frame_to_begin_has_no_deadline() {
+        let (mut kong, mut server) = tokio::io::duplex(64);
+        let reader = tokio::spawn(async move {
+            let mut buf = Vec::new();
+            read_frame(&mut server, &mut buf, 1024, Duration::from_secs(1))
+                .await
+                .map(|()| buf)
+        });
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        let mut wire = Vec::new();
+        push_frame(&mut wire, b"late");
+        kong.write_all(&wire).await.unwrap();
+        assert_eq!(reader.await.unwrap().unwrap(), b"late");
     }
 
     #[tokio::test]
@@ -131,7 +202,7 @@ mod tests {
         push_frame(&mut wire, b"abcdef");
         wire.truncate(7);
         let mut buf = Vec::new();
-        let err = read_frame(&mut &wire[..], &mut buf, 1024)
+        let err = read_frame(&mut &wire[..], &mut buf, 1024, DEFAULT_FRAME_TIMEOUT)
             .await
             .unwrap_err();
         assert!(matches!(err, ReadError::Io(_)));

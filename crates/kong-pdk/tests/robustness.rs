@@ -362,3 +362,38 @@ async fn errors_and_panics_in_every_phase_take_kongs_path_and_hurt_no_one() {
     }
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn half_a_frame_is_dropped_after_the_deadline_while_idle_connections_stay() {
+    let server = Running::start(
+        Server::new("1.0.0", 1)
+            .name("robust")
+            .frame_timeout(Duration::from_millis(300)),
+    )
+    .await;
+    let ok = server.instance(1, "ok").await;
+    // A pooled connection, idle for longer than the deadline.
+    let mut idle = server.connect().await;
+    idle.handle_event(ok, "access", |_| Reply::empty())
+        .await
+        .unwrap();
+    // A peer that sends part of a frame and stops.
+    let mut stalled = server.connect().await;
+    stalled.write_raw(&[40, 0, 0, 0, 0x0a, 0x01]).await.unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(5), stalled.read_frame()).await;
+    assert!(
+        matches!(closed, Ok(Ok(None))),
+        "the stalled connection is closed: {closed:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The idle one still serves, after more than the deadline between frames.
+    let result = idle
+        .handle_event(ok, "access", |_| Reply::empty())
+        .await
+        .unwrap();
+    assert_eq!(result.end, EventEnd::Returned);
+    server.until(|s| s.connections() == 1).await;
+    drop(idle);
+    server.settles().await;
+    server.stop().await;
+}

@@ -37,6 +37,7 @@ pub(crate) async fn serve<P: Plugin>(
     let mut conn = Conn::new(
         stream,
         shared.settings.max_frame_size,
+        shared.settings.frame_timeout,
         shared.settings.call_layer,
     );
     loop {
@@ -58,6 +59,12 @@ pub(crate) async fn serve<P: Plugin>(
             }
             Err(ReadError::Io(e)) => {
                 tracing::warn!("closing connection: {e}");
+                return;
+            }
+            Err(ReadError::Stalled(limit)) => {
+                tracing::warn!(
+                    "closing connection: a frame from Kong began but was not complete after {limit:?}"
+                );
                 return;
             }
         }

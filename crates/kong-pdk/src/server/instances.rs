@@ -10,6 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 #[derive(Debug)]
 pub(crate) struct Instance<P> {
     pub(crate) id: i32,
+    /// Kong's `__seq__` for it (0 when the config had none).
+    seq: i64,
     pub(crate) plugin: P,
     /// Seconds since the Unix epoch (`InstanceStatus.started_at`).
     pub(crate) started_at: i64,
@@ -69,15 +71,22 @@ impl<P> Instances<P> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds an instance under `seq` (Kong's `__seq__`) or a fresh id when
-    /// `seq` is 0; an instance with the same id is replaced.
-    pub(crate) fn insert(&self, seq: i32, plugin: P) -> Arc<Instance<P>> {
+    /// Adds an instance for Kong's `__seq__` `seq`, and returns it with the
+    /// id Kong will use for it. The id is `seq` itself when that fits Kong's
+    /// int32 ids and is not taken by another instance; an instance started
+    /// again with the same `seq` replaces the old one under the same id.
+    /// Other sequences (0, negative, beyond `i32::MAX`) get a fresh id that
+    /// no live instance has.
+    pub(crate) fn insert(&self, seq: i64, plugin: P) -> Arc<Instance<P>> {
         self.expire_idle();
         let mut map = self.lock();
-        let id = if seq != 0 {
-            seq
-        } else {
-            loop {
+        let same_seq = (seq != 0)
+            .then(|| map.values().find(|i| i.seq == seq).map(|i| i.id))
+            .flatten();
+        let id = match (same_seq, i32::try_from(seq)) {
+            (Some(id), _) => id,
+            (None, Ok(id)) if id > 0 && !map.contains_key(&id) => id,
+            _ => loop {
                 let id = self.next_free_id.fetch_sub(1, Ordering::Relaxed);
                 if id <= 0 {
                     self.next_free_id.store(i32::MAX, Ordering::Relaxed);
@@ -86,13 +95,14 @@ impl<P> Instances<P> {
                 if !map.contains_key(&id) {
                     break id;
                 }
-            }
+            },
         };
         let started_at = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         let instance = Arc::new(Instance {
             id,
+            seq,
             plugin,
             started_at,
             last_used_ms: AtomicU64::new(millis_since(self.epoch)),
@@ -169,6 +179,30 @@ mod tests {
         assert_eq!(t.insert(7, "d").plugin, "d", "same seq replaces");
         assert_eq!(t.get(7).unwrap().plugin, "d");
         assert_eq!(t.len(), 3);
+    }
+
+    #[test]
+    fn sequences_beyond_int32_get_ids_of_their_own() {
+        let t = Instances::new(Duration::from_secs(60), Arc::default());
+        let max = t.insert(i64::from(i32::MAX), "max");
+        let big = t.insert((1 << 31) + 1, "big");
+        let bigger = t.insert((1 << 32) + 1, "bigger");
+        let ids = [big.id, bigger.id, max.id];
+        assert_eq!(max.id, i32::MAX);
+        assert!(ids.iter().all(|id| *id > 0));
+        assert_ne!(big.id, bigger.id);
+        assert_ne!(big.id, max.id);
+        assert_ne!(bigger.id, max.id);
+        assert_eq!(t.get(big.id).unwrap().plugin, "big");
+        assert_eq!(t.get(bigger.id).unwrap().plugin, "bigger");
+        // Started again with the same sequence: replaced, same id.
+        assert_eq!(t.insert((1 << 32) + 1, "again").id, bigger.id);
+        assert_eq!(t.get(bigger.id).unwrap().plugin, "again");
+        assert_eq!(t.len(), 3);
+        // A sequence equal to an id already given out does not take it.
+        let taken = t.insert(i64::from(big.id), "other");
+        assert_ne!(taken.id, big.id);
+        assert_eq!(t.get(big.id).unwrap().plugin, "big");
     }
 
     #[test]

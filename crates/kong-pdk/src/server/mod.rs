@@ -32,7 +32,7 @@ pub use self::cli::{Command, DEFAULT_PREFIX, UsageError, parse as parse_args, us
 pub use self::dump::PROTOCOL;
 use self::shared::Shared;
 use self::signals::shutdown_signal;
-pub use self::signals::termination_signal;
+pub use self::signals::{SignalHold, Termination, hold_termination_signals, termination_signal};
 use self::socket::{DEFAULT_SOCKET_MODE, bind, socket_mode_from_env};
 pub use self::stats::ServerStats;
 pub use crate::calls::CALL_LAYER_ENV;
@@ -42,6 +42,7 @@ use crate::plugin::Plugin;
 #[derive(Debug, Clone)]
 struct Settings {
     max_frame_size: u32,
+    frame_timeout: Duration,
     handler_timeout: Duration,
     instance_idle_timeout: Duration,
     shutdown_grace: Duration,
@@ -54,6 +55,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             max_frame_size: crate::wire::DEFAULT_MAX_FRAME,
+            frame_timeout: crate::wire::DEFAULT_FRAME_TIMEOUT,
             // Kong gives up on a socket after 60 s without a frame.
             handler_timeout: Duration::from_secs(50),
             instance_idle_timeout: Duration::from_secs(3600),
@@ -118,6 +120,15 @@ impl<P: Plugin> Server<P> {
     /// header closes that connection with an error log line.
     pub fn max_frame_size(mut self, bytes: u32) -> Self {
         self.settings.max_frame_size = bytes;
+        self
+    }
+
+    /// How long a frame may take to arrive once its first byte did (default
+    /// 60 s, Kong's own socket timeout). A peer that sends part of a frame
+    /// and stops has its connection closed, with a log line; an idle pooled
+    /// connection, between frames, is never timed out.
+    pub fn frame_timeout(mut self, limit: Duration) -> Self {
+        self.settings.frame_timeout = limit;
         self
     }
 
@@ -201,6 +212,10 @@ impl<P: Plugin> Server<P> {
         // Read first: the later, the likelier a parent that dies right away
         // is missed (we would see init as the parent).
         let parent = std::os::unix::process::parent_id();
+        // Kong may send SIGTERM the moment it started us: hold it until the
+        // handlers exist (the runtime's threads, started below, inherit the
+        // hold and leave the signals to this thread).
+        let hold = hold_termination_signals();
         let command = match cli::parse(std::env::args_os().skip(1)) {
             Ok(command) => command,
             Err(e) => {
@@ -240,8 +255,21 @@ impl<P: Plugin> Server<P> {
                         return ExitCode::FAILURE;
                     }
                 };
+                let shutdown = {
+                    let _in_runtime = runtime.enter();
+                    shutdown_signal(parent)
+                };
+                let shutdown = match shutdown {
+                    Ok(shutdown) => shutdown,
+                    Err(e) => {
+                        tracing::error!("cannot handle SIGTERM: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                // A signal held until now is delivered here, to the handler.
+                drop(hold);
                 let path = self.socket_path(&prefix);
-                match runtime.block_on(self.serve_at(&path, shutdown_signal(parent))) {
+                match runtime.block_on(self.serve_at(&path, shutdown)) {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
                         tracing::error!("{e}");
@@ -363,6 +391,24 @@ fn executable_name() -> String {
         .unwrap_or_else(|| "kong-plugin".to_owned())
 }
 
+/// Stderr that never fails: Kong reads it through a pipe owned by nginx
+/// worker 0, which goes away on `kong reload` or a crash. A write error
+/// would make tracing-subscriber report it with `eprintln!`, which panics on
+/// a broken pipe, in the middle of the drain; the line is dropped instead.
+struct LossyStderr;
+
+impl io::Write for LossyStderr {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let _ = io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let _ = io::stderr().flush();
+        Ok(())
+    }
+}
+
 /// Logs go to stderr, one line each, without colours or timestamps: Kong
 /// re-logs every line of its plugin servers with its own timestamp.
 fn init_logging() {
@@ -374,7 +420,7 @@ fn init_logging() {
         _ => tracing::Level::INFO,
     };
     let _ = tracing_subscriber::fmt()
-        .with_writer(io::stderr)
+        .with_writer(|| LossyStderr)
         .with_ansi(false)
         .without_time()
         .with_target(false)

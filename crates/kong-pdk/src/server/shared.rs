@@ -110,7 +110,7 @@ impl<P: Plugin> Shared<P> {
     /// type may read them (`#[kong(skip)] route_id: Option<String>`); if the
     /// type refuses them (`deny_unknown_fields`), they are removed and the
     /// config is tried again.
-    pub(crate) fn decode_config(&self, config: &[u8]) -> Result<(i32, P), String> {
+    pub(crate) fn decode_config(&self, config: &[u8]) -> Result<(i64, P), String> {
         let json: serde_json::Value = serde_json::from_slice(config)
             .map_err(|e| format!("the config is not valid JSON: {e}"))?;
         let mut config = crate::value::strip_nulls(json);
@@ -120,7 +120,6 @@ impl<P: Plugin> Shared<P> {
         let seq = object
             .get("__seq__")
             .and_then(serde_json::Value::as_i64)
-            .and_then(|s| i32::try_from(s).ok())
             .unwrap_or(0);
         if let Ok(plugin) = P::deserialize(&config) {
             return Ok((seq, plugin));

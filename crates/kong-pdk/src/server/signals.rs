@@ -1,32 +1,101 @@
 //! When to stop: SIGTERM (what Kong sends), SIGINT, or Kong gone.
+//!
+//! Kong may send SIGTERM at any moment after it started the process (a
+//! `kong reload` right after a start). A signal that arrives before a
+//! handler exists kills the process with the default action, leaving its
+//! socket behind, so [`hold_termination_signals`] blocks them from the very
+//! start and [`Termination::install`] installs the handlers before anything
+//! is bound; a signal held in between is delivered then, not lost.
 
+use std::future::Future;
+use std::io;
 use std::time::Duration;
 
-/// Resolves on SIGTERM (what Kong sends) or SIGINT, with the signal's name.
-/// Useful for code that runs beside [`Server::serve`](super::Server::serve) and stops with it.
-pub async fn termination_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    async fn wait(kind: SignalKind) {
-        match signal(kind) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+/// SIGTERM and SIGINT held back (blocked) for the calling thread and the
+/// threads it starts, until this is dropped. Take it first thing in `main`,
+/// drop it once a [`Termination`] is installed.
+#[derive(Debug)]
+pub struct SignalHold {
+    previous: libc::sigset_t,
+}
+
+/// Blocks SIGTERM and SIGINT for the calling thread (and threads it starts
+/// from now on) until the returned hold is dropped. A signal that arrives
+/// meanwhile stays pending and is delivered at the drop.
+pub fn hold_termination_signals() -> SignalHold {
+    // SAFETY: plain libc calls on stack-allocated sigset_t values.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        let mut previous: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut previous);
+        SignalHold { previous }
+    }
+}
+
+impl Drop for SignalHold {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved by hold_termination_signals.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.previous, std::ptr::null_mut());
         }
     }
-    tokio::select! {
-        () = wait(SignalKind::terminate()) => "SIGTERM",
-        () = wait(SignalKind::interrupt()) => "SIGINT",
+}
+
+/// SIGTERM and SIGINT, listened for from the moment it is installed: a
+/// signal that arrives before [`recv`](Self::recv) is awaited is kept.
+#[derive(Debug)]
+pub struct Termination {
+    term: Signal,
+    int: Signal,
+}
+
+impl Termination {
+    /// Installs the handlers. Needs a tokio runtime (call it inside one, or
+    /// after `Runtime::enter`).
+    pub fn install() -> io::Result<Termination> {
+        Ok(Termination {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Resolves on SIGTERM or SIGINT (at once for one already received),
+    /// with the signal's name.
+    pub async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
+}
+
+/// Resolves on SIGTERM (what Kong sends) or SIGINT, with the signal's name;
+/// the handlers are installed when it is first polled (see [`Termination`]
+/// to install them earlier). Useful for code that runs beside
+/// [`Server::serve`](super::Server::serve) and stops with it.
+pub async fn termination_signal() -> &'static str {
+    match Termination::install() {
+        Ok(mut t) => t.recv().await,
+        Err(_) => std::future::pending().await,
     }
 }
 
 /// Resolves on SIGTERM, SIGINT, or when the parent process (Kong), whose
-/// pid was `parent` when the process started, is gone.
-pub(super) async fn shutdown_signal(parent: u32) {
-    tokio::select! {
-        name = termination_signal() => tracing::info!("{name} received, shutting down"),
-        () = parent_gone(parent) => tracing::info!("parent process exited, shutting down"),
-    }
+/// pid was `parent` when the process started, is gone. The signal handlers
+/// are installed now (inside a runtime), not when the future is first polled.
+pub(super) fn shutdown_signal(parent: u32) -> io::Result<impl Future<Output = ()>> {
+    let mut termination = Termination::install()?;
+    Ok(async move {
+        tokio::select! {
+            name = termination.recv() => tracing::info!("{name} received, shutting down"),
+            () = parent_gone(parent) => tracing::info!("parent process exited, shutting down"),
+        }
+    })
 }
 
 /// Resolves when this process is re-parented (its parent died).

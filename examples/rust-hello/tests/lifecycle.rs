@@ -1,0 +1,151 @@
+//! Kong's real process lifecycle against the `rust-hello` executable: its
+//! stderr pipe gone (worker 0 exited on `kong reload`), SIGTERM the moment
+//! it started, instance sequences beyond int32.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kong_pdk_proto as pb;
+use kong_pdk_test::{Call, Connection, EventEnd, Reply};
+use prost::Message;
+
+const EXE: &str = env!("CARGO_BIN_EXE_rust-hello");
+
+fn sigterm(child: &Child) {
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: sending a signal to our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+}
+
+/// Waits (up to 10 s) for the child to exit.
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the server did not exit");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn wait_for_socket(socket: &Path, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "exited before binding");
+        assert!(Instant::now() < deadline, "no socket");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+#[tokio::test]
+async fn with_its_stderr_pipe_closed_the_server_still_drains_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("rust-hello.socket");
+    let mut child = Command::new(EXE)
+        .arg("-kong-prefix")
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_socket(&socket, &mut child);
+    // The reader of the pipe goes away, as nginx worker 0 does on reload.
+    drop(child.stderr.take());
+
+    let mut conn = Connection::connect(&socket).await.unwrap();
+    let config = r#"{"message":"hi","__seq__":1}"#;
+    conn.start_instance("rust-hello", config)
+        .await
+        .unwrap()
+        .expect("started (logging it hit the broken pipe)");
+    let seq = conn.send_event(1, "access").await.unwrap();
+    assert_eq!(
+        conn.read_frame().await.unwrap().unwrap(),
+        b"kong.request.get_header"
+    );
+    conn.read_frame().await.unwrap().unwrap();
+    // SIGTERM while the handler waits for Kong: the server logs it (to the
+    // broken pipe) and drains.
+    sigterm(&child);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    conn.write_frame(&pb::Str { v: "h".into() }.encode_to_vec())
+        .await
+        .unwrap();
+    assert_eq!(
+        conn.read_frame().await.unwrap().unwrap(),
+        b"kong.response.set_header"
+    );
+    conn.read_frame().await.unwrap().unwrap();
+    conn.write_frame(b"").await.unwrap();
+    assert_eq!(conn.read_frame().await.unwrap().unwrap(), b"");
+    assert_eq!(conn.read_return(seq).await.unwrap().unwrap().sequence, seq);
+    let status = wait_exit(&mut child);
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(!socket.exists(), "the socket is removed");
+}
+
+#[test]
+fn sigterm_the_moment_the_socket_appears_exits_0_and_leaves_no_socket() {
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("rust-hello.socket");
+        let mut child = Command::new(EXE)
+            .arg("-kong-prefix")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_socket(&socket, &mut child);
+        sigterm(&child);
+        let status = wait_exit(&mut child);
+        assert_eq!(status.code(), Some(0), "round {round}: {status}");
+        assert!(!socket.exists(), "round {round}: socket left behind");
+    }
+}
+
+fn greeting(call: &Call) -> Option<String> {
+    (call.method == "kong.response.set_header").then(|| {
+        match call.decode::<pb::Kv>().v.and_then(|v| v.kind) {
+            Some(pb::ValueKind::StringValue(s)) => s,
+            other => panic!("{other:?}"),
+        }
+    })
+}
+
+#[tokio::test]
+async fn instances_with_sequences_beyond_int32_keep_their_own_configs() {
+    let server = kong_pdk_test::PluginProcess::start(EXE).unwrap();
+    let mut conn = Connection::connect(server.socket()).await.unwrap();
+    let mut ids = Vec::new();
+    for (seq, message) in [((1i64 << 31) + 1, "first"), ((1i64 << 32) + 1, "second")] {
+        let config = format!(r#"{{"message":"{message}","__seq__":{seq}}}"#);
+        let status = conn
+            .start_instance("rust-hello", &config)
+            .await
+            .unwrap()
+            .expect("started");
+        ids.push(status.instance_id);
+    }
+    assert_ne!(ids[0], ids[1], "{ids:?}");
+    // Kong starts the second again (e.g. after a reset): same sequence, so
+    // it replaces that instance under the same id.
+    let config = format!(r#"{{"message":"third","__seq__":{}}}"#, (1i64 << 32) + 1);
+    let again = conn
+        .start_instance("rust-hello", &config)
+        .await
+        .unwrap()
+        .expect("started");
+    assert_eq!(again.instance_id, ids[1]);
+    let answer = |_: &Call| Reply::message(&pb::Str { v: "h".into() });
+    for (id, message) in ids.iter().zip(["first", "third"]) {
+        let result = conn.handle_event(*id, "access", answer).await.unwrap();
+        assert_eq!(result.end, EventEnd::Returned);
+        let said = result.calls.iter().find_map(greeting).unwrap();
+        assert_eq!(said, format!("Rust says {message} to h"));
+    }
+}
