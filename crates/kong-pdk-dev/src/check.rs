@@ -353,6 +353,12 @@ pub async fn run(options: &Options) -> Report {
             report.add("config", Status::Pass, format!("{how}: {config}"));
             Some(config)
         }
+        // A config the user gave and the schema refuses is a failure (Kong
+        // would refuse it too); one the check could not build is a skip.
+        Err(e) if options.config.is_some() => {
+            report.add("config", Status::Fail, e);
+            None
+        }
         Err(e) => {
             report.add("config", Status::Skip, e);
             None

@@ -78,8 +78,11 @@ fn a_given_config_is_validated_and_used() {
         &["--config", r#"{"keys":[{"key":"short","consumer":"a"}]}"#],
     );
     let report = text(&out);
-    assert!(row(&report, "config").starts_with("  SKIP"), "{report}");
+    // Kong would refuse this config: the check fails, saying why.
+    assert!(row(&report, "config").starts_with("  FAIL"), "{report}");
     assert!(report.contains("length must be at least 8"), "{report}");
+    assert!(!out.status.success(), "{report}");
+    assert!(report.contains("result: FAIL"), "{report}");
     let out = check(
         &exe,
         &[
