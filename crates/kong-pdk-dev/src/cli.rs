@@ -153,8 +153,15 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::SchemaLua(exe) => return crate::lua_schema::main(exe),
         _ => {}
     }
+    // The gateway holds SIGTERM/SIGINT from here until its handlers exist,
+    // so a signal at any moment stops it cleanly.
+    let hold =
+        matches!(command, Command::Gateway(_)).then(kong_pdk::server::hold_termination_signals);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Plugin servers are spawned from these threads: they must not
+        // inherit the held signals.
+        .on_thread_start(kong_pdk::server::release_termination_signals)
         .build()
     {
         Ok(r) => r,
@@ -174,7 +181,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             println!("kong-pdk-dev {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Command::Gateway(options) => match runtime.block_on(gateway::run(options)) {
+        Command::Gateway(options) => match gateway_run(&runtime, options, hold) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 for line in e.message().lines() {
@@ -198,6 +205,22 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             }
         }
     }
+}
+
+/// Installs the gateway's signal handlers, releases the held signals to
+/// them, and runs the gateway.
+fn gateway_run(
+    runtime: &tokio::runtime::Runtime,
+    options: gateway::Options,
+    hold: Option<kong_pdk::server::SignalHold>,
+) -> crate::error::Result<()> {
+    let termination = {
+        let _in_runtime = runtime.enter();
+        kong_pdk::server::Termination::install()
+    }
+    .map_err(|e| crate::error::Error::new(format!("cannot handle SIGTERM: {e}")))?;
+    drop(hold);
+    runtime.block_on(gateway::run_until(options, termination))
 }
 
 #[cfg(test)]

@@ -12,10 +12,12 @@ use crate::conf::KongConf;
 use crate::declarative::{self, Declarative};
 use crate::error::{Error, Result};
 use crate::log;
+use crate::prefix_lock::PrefixLock;
 use crate::proxy::Proxy;
 use crate::serve::ResponseFuture;
 use crate::setup::{self, Setup};
-use crate::supervisor::Supervised;
+use crate::supervisor::{Observed, Supervised};
+use kong_pdk::server::Termination;
 
 /// Options of `kong-pdk-dev gateway`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,6 +34,16 @@ const SOCKET_WAIT: Duration = Duration::from_secs(10);
 
 /// Runs the gateway until SIGINT/SIGTERM; an `Err` is a start-up failure.
 pub async fn run(options: Options) -> Result<()> {
+    let termination =
+        Termination::install().map_err(|e| Error::new(format!("cannot handle SIGTERM: {e}")))?;
+    run_until(options, termination).await
+}
+
+/// [`run`], stopping on `termination`, which the caller installed (the
+/// earlier, the fewer signals can kill the gateway before it cleans up). A
+/// signal during start-up stops the gateway there: whatever was started is
+/// stopped, and no plugin server is left behind.
+pub async fn run_until(options: Options, mut termination: Termination) -> Result<()> {
     let conf_path = options.conf.clone().or_else(|| {
         let default = Path::new("/etc/kong/kong.conf");
         default.exists().then(|| default.to_path_buf())
@@ -56,6 +68,9 @@ pub async fn run(options: Options) -> Result<()> {
             format!("cannot create {}: {e}", conf.prefix.display()),
         )
     })?;
+    // Like Kong, refuse a prefix another gateway is running in: it would
+    // take over that one's plugin sockets.
+    let _lock = PrefixLock::take(&conf.prefix)?;
 
     let decl = match &conf.declarative_config {
         Some(path) => declarative::load(path)?,
@@ -71,7 +86,13 @@ pub async fn run(options: Options) -> Result<()> {
         log::warn(w);
     }
 
-    let servers = setup::query_servers(&conf).await?;
+    let servers = tokio::select! {
+        servers = setup::query_servers(&conf) => servers?,
+        name = termination.recv() => {
+            log::info(format!("{name} received during start-up; nothing was started"));
+            return Ok(());
+        }
+    };
     for s in &servers {
         log::info(format!(
             "pluginserver '{}': plugin '{}' {} priority {} phases [{}] socket {}",
@@ -140,7 +161,19 @@ pub async fn run(options: Options) -> Result<()> {
             reset,
         ));
     }
-    wait_for_sockets(&setup).await;
+    let interrupted = tokio::select! {
+        () = wait_for_sockets(&setup, &supervised) => None,
+        name = termination.recv() => Some(name),
+    };
+    if let Some(name) = interrupted {
+        log::info(format!("{name} received during start-up; stopping"));
+        let _ = stop_tx.send(true);
+        for t in tasks {
+            let _ = t.await;
+        }
+        stop_all(supervised).await;
+        return Ok(());
+    }
 
     let body_dir = conf.prefix.join("client_body_temp");
     let proxy = Arc::new(Proxy::new(setup, body_dir));
@@ -181,13 +214,20 @@ pub async fn run(options: Options) -> Result<()> {
     ));
     drop(current);
 
-    shutdown_signal().await;
-    log::info("shutting down");
+    let name = termination.recv().await;
+    log::info(format!("{name} received, shutting down"));
     let _ = stop_tx.send(true);
     for t in tasks {
         let _ = t.await;
     }
     proxy.tasks.drain(Duration::from_secs(10)).await;
+    stop_all(supervised).await;
+    log::info("stopped");
+    Ok(())
+}
+
+/// Stops every plugin server (SIGTERM, in parallel) and waits for them.
+async fn stop_all(supervised: Vec<Supervised>) {
     let stopping: Vec<_> = supervised
         .into_iter()
         .map(|s| tokio::spawn(s.stop()))
@@ -195,8 +235,6 @@ pub async fn run(options: Options) -> Result<()> {
     for s in stopping {
         let _ = s.await;
     }
-    log::info("stopped");
-    Ok(())
 }
 
 /// Reloads `declarative_config` when the file changes (checked every
@@ -267,25 +305,51 @@ fn remove_stale_socket(path: &Path) {
 }
 
 /// Kong does not wait for plugin servers; a first request could then fail.
-/// The gateway waits (bounded) for every socket before serving.
-async fn wait_for_sockets(setup: &Setup) {
+/// The gateway waits (bounded) for every socket before serving, and says
+/// why one is missing when it can tell: the start command was not found,
+/// or the server listens on another path than the configured socket.
+async fn wait_for_sockets(setup: &Setup, supervised: &[Supervised]) {
     let deadline = tokio::time::Instant::now() + SOCKET_WAIT;
     for s in &setup.servers {
+        let process = supervised.iter().find(|p| p.name() == s.server);
+        let mut reason = None;
         while !s.socket.exists() && tokio::time::Instant::now() < deadline {
+            reason = process.and_then(|p| missing_socket_reason(&s.socket, &p.observed()));
+            if reason.is_some() {
+                break;
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         if !s.socket.exists() {
+            let why = reason.unwrap_or_else(|| {
+                let last = process
+                    .and_then(|p| p.observed().last_exit)
+                    .map_or(String::new(), |e| format!(" (its last run ended: {e})"));
+                format!("no socket after {} s{last}", SOCKET_WAIT.as_secs())
+            });
             log::warn(format!(
-                "pluginserver '{}': no socket at {} after {} s; requests using plugin '{}' fail until it appears",
+                "pluginserver '{}': no socket at {}: {why}; requests using plugin '{}' fail until it appears",
                 s.server,
                 s.socket.display(),
-                SOCKET_WAIT.as_secs(),
                 s.info.name
             ));
         }
     }
 }
 
-async fn shutdown_signal() {
-    kong_pdk::server::termination_signal().await;
+/// Why a server's socket cannot appear at `socket`, when its runs tell.
+fn missing_socket_reason(socket: &Path, observed: &Observed) -> Option<String> {
+    if observed.command_not_found {
+        return Some("its start command was not found (the shell exited 127)".into());
+    }
+    // kong-pdk and go-pdk servers both log where they listen.
+    let elsewhere = observed.last_lines.iter().find_map(|line| {
+        let (_, path) = line.split_once("Listening on socket: ")?;
+        let path = Path::new(path.trim());
+        (path != socket).then(|| path.to_path_buf())
+    })?;
+    Some(format!(
+        "the server listens on {} instead; give it the same prefix (-kong-prefix) or set pluginserver_<name>_socket to that path",
+        elsewhere.display()
+    ))
 }

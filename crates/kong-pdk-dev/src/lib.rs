@@ -29,6 +29,7 @@ pub mod error;
 pub mod gateway;
 pub mod log;
 pub mod lua_schema;
+pub mod prefix_lock;
 pub mod proxy;
 pub mod router;
 pub mod rpc;

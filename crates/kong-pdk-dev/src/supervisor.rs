@@ -2,10 +2,11 @@
 //! `sh -c "exec <start_cmd>"`, every output line logged as `[<name>:<pid>] …`,
 //! restarted when they exit (at most once a second), stopped with SIGTERM.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
@@ -20,11 +21,32 @@ use crate::serve::stopped;
 /// wait; waiting lets the server remove its socket before the gateway exits).
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
+/// What the gateway saw of a server's runs, to explain a missing socket.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// The last lines it wrote (stdout and stderr), oldest first.
+    pub last_lines: VecDeque<String>,
+    /// How its last run ended, if it ended.
+    pub last_exit: Option<String>,
+    /// Its start command was not found (the shell exited 127).
+    pub command_not_found: bool,
+}
+
+/// Lines of output kept per server.
+const KEPT_LINES: usize = 20;
+
+type Shared = Arc<Mutex<Observed>>;
+
+fn observe(shared: &Shared, f: impl FnOnce(&mut Observed)) {
+    f(&mut shared.lock().unwrap_or_else(|e| e.into_inner()));
+}
+
 /// One supervised plugin server.
 #[derive(Debug)]
 pub struct Supervised {
     name: String,
     pid: Arc<AtomicU32>,
+    observed: Shared,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -40,18 +62,21 @@ impl Supervised {
         on_restart: impl Fn() + Send + Sync + 'static,
     ) -> Supervised {
         let pid = Arc::new(AtomicU32::new(0));
+        let observed = Shared::default();
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(supervise(
             name.to_owned(),
             cmd.to_owned(),
             dir,
             Arc::clone(&pid),
+            Arc::clone(&observed),
             stopped,
             Box::new(on_restart),
         ));
         Supervised {
             name: name.to_owned(),
             pid,
+            observed,
             stop,
             task,
         }
@@ -65,6 +90,14 @@ impl Supervised {
     /// The current process id (0 while none runs).
     pub fn pid(&self) -> u32 {
         self.pid.load(Ordering::Relaxed)
+    }
+
+    /// What the gateway saw of its runs so far.
+    pub fn observed(&self) -> Observed {
+        self.observed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Sends SIGTERM and waits for the process to exit (SIGKILL after a
@@ -92,6 +125,7 @@ async fn supervise(
     cmd: String,
     dir: PathBuf,
     pid_slot: Arc<AtomicU32>,
+    observed: Shared,
     mut stop: watch::Receiver<bool>,
     on_restart: Box<dyn Fn() + Send + Sync>,
 ) {
@@ -128,10 +162,12 @@ async fn supervise(
         first = false;
         let mut forwarders = Vec::new();
         if let Some(out) = child.stdout.take() {
-            forwarders.push(tokio::spawn(forward(out, format!("[{name}:{pid}] "))));
+            let prefix = format!("[{name}:{pid}] ");
+            forwarders.push(tokio::spawn(forward(out, prefix, Arc::clone(&observed))));
         }
         if let Some(err) = child.stderr.take() {
-            forwarders.push(tokio::spawn(forward(err, format!("[{name}:{pid}] "))));
+            let prefix = format!("[{name}:{pid}] ");
+            forwarders.push(tokio::spawn(forward(err, prefix, Arc::clone(&observed))));
         }
         let exited = tokio::select! {
             status = child.wait() => Some(status),
@@ -143,6 +179,13 @@ async fn supervise(
                 for f in forwarders {
                     let _ = f.await;
                 }
+                observe(&observed, |o| {
+                    o.last_exit = Some(match &status {
+                        Ok(s) => describe(*s),
+                        Err(e) => e.to_string(),
+                    });
+                    o.command_not_found |= matches!(&status, Ok(s) if s.code() == Some(127));
+                });
                 match status {
                     Ok(s) if s.code() == Some(127) => log::error(format!(
                         "external pluginserver '{name}' start command {cmd} exited with \"command not found\""
@@ -191,7 +234,7 @@ fn describe(status: std::process::ExitStatus) -> String {
     }
 }
 
-async fn forward(stream: impl AsyncRead + Unpin, prefix: String) {
+async fn forward(stream: impl AsyncRead + Unpin, prefix: String, observed: Shared) {
     let mut reader = BufReader::new(stream);
     let mut buf = Vec::new();
     loop {
@@ -200,7 +243,14 @@ async fn forward(stream: impl AsyncRead + Unpin, prefix: String) {
             Ok(0) | Err(_) => return,
             Ok(_) => {
                 let line = String::from_utf8_lossy(&buf);
-                log::info(format!("{prefix}{}", line.trim_end_matches(['\n', '\r'])));
+                let line = line.trim_end_matches(['\n', '\r']);
+                log::info(format!("{prefix}{line}"));
+                observe(&observed, |o| {
+                    if o.last_lines.len() == KEPT_LINES {
+                        o.last_lines.pop_front();
+                    }
+                    o.last_lines.push_back(line.to_owned());
+                });
             }
         }
     }

@@ -227,6 +227,11 @@ impl Gateway {
         }
     }
 
+    /// The gateway's pid, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Sends SIGTERM and waits for the exit.
     pub fn stop(&mut self) -> Option<i32> {
         let pid = self.child.as_ref()?.id();
@@ -268,12 +273,16 @@ impl Drop for Gateway {
     }
 }
 
-/// Sends a signal with kill(1).
+/// Sends a signal (`"TERM"`, `"KILL"`, `"HUP"`, …) to `pid`.
 pub fn signal(pid: u32, sig: &str) {
-    let _ = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status();
+    let sig = match sig {
+        "TERM" => libc::SIGTERM,
+        "KILL" => libc::SIGKILL,
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        other => panic!("unknown signal {other}"),
+    };
+    let _ = kong_pdk_dev::supervisor::send_signal(pid, sig);
 }
 
 /// Writes kong.conf and kong.yml for `config` into a new prefix.

@@ -32,7 +32,10 @@ pub use self::cli::{Command, DEFAULT_PREFIX, UsageError, parse as parse_args, us
 pub use self::dump::PROTOCOL;
 use self::shared::Shared;
 use self::signals::shutdown_signal;
-pub use self::signals::{SignalHold, Termination, hold_termination_signals, termination_signal};
+pub use self::signals::{
+    SignalHold, Termination, hold_termination_signals, release_termination_signals,
+    termination_signal,
+};
 use self::socket::{DEFAULT_SOCKET_MODE, bind, socket_mode_from_env};
 pub use self::stats::ServerStats;
 pub use crate::calls::CALL_LAYER_ENV;
@@ -213,8 +216,7 @@ impl<P: Plugin> Server<P> {
         // is missed (we would see init as the parent).
         let parent = std::os::unix::process::parent_id();
         // Kong may send SIGTERM the moment it started us: hold it until the
-        // handlers exist (the runtime's threads, started below, inherit the
-        // hold and leave the signals to this thread).
+        // handlers exist (see signals.rs).
         let hold = hold_termination_signals();
         let command = match cli::parse(std::env::args_os().skip(1)) {
             Ok(command) => command,
@@ -247,6 +249,7 @@ impl<P: Plugin> Server<P> {
                 // lower CPU per event (docs/BENCHMARKS.md, "Runtime").
                 let runtime = match tokio::runtime::Builder::new_multi_thread()
                     .enable_all()
+                    .on_thread_start(release_termination_signals)
                     .build()
                 {
                     Ok(rt) => rt,

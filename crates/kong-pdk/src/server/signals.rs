@@ -5,7 +5,10 @@
 //! handler exists kills the process with the default action, leaving its
 //! socket behind, so [`hold_termination_signals`] blocks them from the very
 //! start and [`Termination::install`] installs the handlers before anything
-//! is bound; a signal held in between is delivered then, not lost.
+//! is bound; a signal held in between is delivered then, not lost. (The
+//! runtime's threads release the block when they start, so that processes a
+//! handler spawns do not inherit it; a signal in the microseconds between
+//! their start and the install ends the process before it bound anything.)
 
 use std::future::Future;
 use std::io;
@@ -13,36 +16,44 @@ use std::time::Duration;
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-/// SIGTERM and SIGINT held back (blocked) for the calling thread and the
-/// threads it starts, until this is dropped. Take it first thing in `main`,
-/// drop it once a [`Termination`] is installed.
+/// SIGTERM and SIGINT held back (blocked) for the calling thread until this
+/// is dropped. Take it first thing in `main`, drop it once a
+/// [`Termination`] is installed.
+///
+/// Threads inherit the block: a runtime built meanwhile should release it in
+/// its threads (`Builder::on_thread_start(release_termination_signals)`),
+/// or the processes they spawn would start with the signals blocked.
 #[derive(Debug)]
-pub struct SignalHold {
-    previous: libc::sigset_t,
+pub struct SignalHold(());
+
+/// Blocks SIGTERM and SIGINT for the calling thread until the returned hold
+/// is dropped. A signal that arrives meanwhile stays pending and is
+/// delivered at the drop.
+pub fn hold_termination_signals() -> SignalHold {
+    termination_mask(libc::SIG_BLOCK);
+    SignalHold(())
 }
 
-/// Blocks SIGTERM and SIGINT for the calling thread (and threads it starts
-/// from now on) until the returned hold is dropped. A signal that arrives
-/// meanwhile stays pending and is delivered at the drop.
-pub fn hold_termination_signals() -> SignalHold {
-    // SAFETY: plain libc calls on stack-allocated sigset_t values.
+/// Unblocks SIGTERM and SIGINT for the calling thread (also when the
+/// process was started with them blocked: a server must receive them).
+pub fn release_termination_signals() {
+    termination_mask(libc::SIG_UNBLOCK);
+}
+
+fn termination_mask(how: libc::c_int) {
+    // SAFETY: plain libc calls on a stack-allocated sigset_t.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGINT);
-        let mut previous: libc::sigset_t = std::mem::zeroed();
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut previous);
-        SignalHold { previous }
+        libc::pthread_sigmask(how, &set, std::ptr::null_mut());
     }
 }
 
 impl Drop for SignalHold {
     fn drop(&mut self) {
-        // SAFETY: restores the mask saved by hold_termination_signals.
-        unsafe {
-            libc::pthread_sigmask(libc::SIG_SETMASK, &self.previous, std::ptr::null_mut());
-        }
+        release_termination_signals();
     }
 }
 

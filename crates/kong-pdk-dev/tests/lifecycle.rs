@@ -1,0 +1,154 @@
+//! The gateway's process lifecycle: one gateway per prefix, SIGTERM at any
+//! moment of start-up, and why a plugin server's socket is missing.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Config, Gateway};
+
+const HELLO_YML: &str = r#"
+_format_version: "3.0"
+services:
+  - name: echo
+    url: http://{echo}
+    routes:
+      - name: hello
+        paths: [/hello]
+        plugins:
+          - name: rust-hello
+"#;
+
+#[tokio::test]
+async fn a_second_gateway_on_the_same_prefix_is_refused_and_the_first_keeps_serving() {
+    let (dir, conf) = common::write_conf(&Config {
+        plugins: &["rust-hello"],
+        yml: HELLO_YML,
+        extra_conf: "",
+    });
+    let first = Gateway::spawn(dir, &conf, &[]);
+    assert!(
+        first.wait_for("kong-pdk-dev ready", Duration::from_secs(60)),
+        "{}",
+        first.log()
+    );
+    let pid = first.pid().unwrap();
+    let second = Command::new(common::GATEWAY)
+        .args(["gateway", "-c"])
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains(&format!("in use by another kong-pdk-dev (pid {pid})")),
+        "{log}"
+    );
+    assert!(!log.contains("started pluginserver"), "{log}");
+    let res = first.get("/hello", &[]).await;
+    assert_eq!(res.status, 200, "{}", first.log());
+    assert!(res.header("x-hello-from-rust").is_some());
+}
+
+/// Whether process `pid` is gone (exited and reaped).
+fn gone(pid: u32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn sigterm_at_any_moment_of_start_up_leaves_no_server_and_no_socket() {
+    // Counted from the gateway's first line (before it, the process may not
+    // have reached `main`, where the signals are held).
+    for delay_ms in [0, 5, 20, 60, 150, 400, 1000] {
+        let (dir, conf) = common::write_conf(&Config {
+            plugins: &["rust-hello", "rust-log"],
+            yml: HELLO_YML,
+            extra_conf: "",
+        });
+        let prefix = dir.0.path().to_owned();
+        let mut gw = Gateway::spawn(dir, &conf, &[]);
+        assert!(gw.wait_for("starting with", Duration::from_secs(30)));
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let code = gw.stop();
+        let log = gw.log();
+        assert_eq!(code, Some(0), "after {delay_ms} ms:\n{log}");
+        for name in ["rust-hello", "rust-log"] {
+            if let Some(pid) = gw.server_pid(name) {
+                assert!(
+                    gone(pid),
+                    "after {delay_ms} ms: {name} ({pid}) still runs\n{log}"
+                );
+            }
+        }
+        let sockets: Vec<_> = std::fs::read_dir(&prefix)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".socket"))
+            .map(|e| e.file_name())
+            .collect();
+        assert!(
+            sockets.is_empty(),
+            "after {delay_ms} ms: {sockets:?}\n{log}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_socket_is_explained() {
+    // The server is started with another prefix than the gateway's.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let exe = common::example("rust-hello");
+    let cmd = format!(
+        "{} -kong-prefix {}",
+        exe.display(),
+        elsewhere.path().display()
+    );
+    let (dir, conf) = common::write_conf(&Config {
+        plugins: &["rust-hello"],
+        yml: HELLO_YML,
+        extra_conf: "",
+    });
+    let gw = Gateway::spawn(
+        dir,
+        &conf,
+        &[("KONG_PLUGINSERVER_RUST_HELLO_START_CMD", &cmd)],
+    );
+    let want = format!(
+        "the server listens on {}/rust-hello.socket instead",
+        elsewhere.path().display()
+    );
+    assert!(gw.wait_for(&want, Duration::from_secs(30)), "{}", gw.log());
+    drop(gw);
+
+    // The start command does not exist.
+    let (dir, conf) = common::write_conf(&Config {
+        plugins: &["rust-hello"],
+        yml: HELLO_YML,
+        extra_conf: "",
+    });
+    let gw = Gateway::spawn(
+        dir,
+        &conf,
+        &[(
+            "KONG_PLUGINSERVER_RUST_HELLO_START_CMD",
+            "/nonexistent/rust-hello",
+        )],
+    );
+    assert!(
+        gw.wait_for(
+            "its start command was not found (the shell exited 127)",
+            Duration::from_secs(30)
+        ),
+        "{}",
+        gw.log()
+    );
+}
