@@ -152,3 +152,48 @@ fn a_missing_socket_is_explained() {
         gw.log()
     );
 }
+
+#[tokio::test]
+async fn with_its_stderr_gone_the_gateway_serves_and_stops_cleanly() {
+    let (dir, conf) = common::write_conf(&Config {
+        plugins: &["rust-hello"],
+        yml: HELLO_YML,
+        extra_conf: "",
+    });
+    let (prefix, addr) = (dir.0.path().to_owned(), dir.1);
+    let mut child = Command::new(common::GATEWAY)
+        .args(["gateway", "-c"])
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Whoever read the gateway's output is gone.
+    drop(child.stderr.take());
+    let url = format!("http://{addr}/hello");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let res = loop {
+        let attempt =
+            tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
+                .await;
+        if matches!(attempt, Ok(Ok(_))) {
+            break common::send("GET", &url, &[], "").await;
+        }
+        assert!(Instant::now() < deadline, "the gateway never listened");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(res.status, 200);
+    common::signal(child.id(), "TERM");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the gateway did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(!prefix.join("rust-hello.socket").exists());
+    drop(dir);
+}
