@@ -2,7 +2,7 @@
 //! stderr pipe gone (worker 0 exited on `kong reload`), SIGTERM the moment
 //! it started, instance sequences beyond int32.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,23 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     }
 }
 
+/// Starts the server as Kong does, in a new prefix, with `stderr`; waits for
+/// its socket.
+fn start(stderr: Stdio) -> (tempfile::TempDir, PathBuf, Child) {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("rust-hello.socket");
+    let mut child = Command::new(EXE)
+        .arg("-kong-prefix")
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    wait_for_socket(&socket, &mut child);
+    (dir, socket, child)
+}
+
 fn wait_for_socket(socket: &Path, child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !socket.exists() {
@@ -41,17 +58,7 @@ fn wait_for_socket(socket: &Path, child: &mut Child) {
 
 #[tokio::test]
 async fn with_its_stderr_pipe_closed_the_server_still_drains_and_exits_0() {
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("rust-hello.socket");
-    let mut child = Command::new(EXE)
-        .arg("-kong-prefix")
-        .arg(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_socket(&socket, &mut child);
+    let (_dir, socket, mut child) = start(Stdio::piped());
     // The reader of the pipe goes away, as nginx worker 0 does on reload.
     drop(child.stderr.take());
 
@@ -90,17 +97,7 @@ async fn with_its_stderr_pipe_closed_the_server_still_drains_and_exits_0() {
 #[test]
 fn sigterm_the_moment_the_socket_appears_exits_0_and_leaves_no_socket() {
     for round in 0..20 {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("rust-hello.socket");
-        let mut child = Command::new(EXE)
-            .arg("-kong-prefix")
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_for_socket(&socket, &mut child);
+        let (_dir, socket, mut child) = start(Stdio::null());
         sigterm(&child);
         let status = wait_exit(&mut child);
         assert_eq!(status.code(), Some(0), "round {round}: {status}");
