@@ -135,6 +135,13 @@ async fn single_lookups_after_a_table_read_need_no_call() {
         sent(&out, Phase::Access),
         ["kong.request.get_query_arg", "kong.request.get_query"]
     );
+    // Query names are case-sensitive: `A` after `a` is a second name.
+    let (answers, out) = run("access", &["req.query_arg|a", "req.query_arg|A"]).await;
+    assert_eq!(answers[1], "req.query_arg|A => ");
+    assert_eq!(
+        sent(&out, Phase::Access),
+        ["kong.request.get_query_arg", "kong.request.get_query"]
+    );
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use prost::Message;
 use tokio::io::BufReader;
 use tokio::net::UnixStream;
 
-use crate::calls::CallLayer;
+use crate::calls::{self, CallLayer};
 use crate::error::{Error, Result};
 use crate::pdk;
 use crate::plugin::Phase;
@@ -107,7 +107,7 @@ impl fmt::Debug for Kong {
 impl Kong {
     pub(crate) fn new(mut conn: Conn, phase: Phase) -> Kong {
         conn.exited.store(false, Ordering::Relaxed);
-        conn.layer.start(phase);
+        conn.layer.start();
         Kong {
             conn,
             phase,
@@ -227,12 +227,13 @@ impl Kong {
             self.exchange(method).await?;
             return self.decode_answer(method);
         }
-        let args_at = 8 + method.len();
-        let rule = CallLayer::rule(method);
-        if let Some(answer) = self
-            .conn
-            .layer
-            .cached(rule, method, &self.conn.write_buf[args_at..])
+        // The arguments follow the method frame and their length prefix.
+        let args_at = 4 + method.len() + 4;
+        let rule = calls::rule(method);
+        if let Some(answer) =
+            self.conn
+                .layer
+                .cached(rule, self.phase, method, &self.conn.write_buf[args_at..])
         {
             let out = decode(method, answer);
             self.conn.write_buf.clear();
@@ -241,12 +242,14 @@ impl Kong {
         if self.conn.layer.has_pending() {
             self.flush_pending_before_framed().await?;
         }
-        let sent = self
-            .conn
-            .layer
-            .before_send(rule, method, &self.conn.write_buf[args_at..]);
+        let sent =
+            self.conn
+                .layer
+                .before_send(rule, self.phase, method, &self.conn.write_buf[args_at..]);
         self.exchange(method).await?;
-        self.conn.layer.after_answer(sent, &self.conn.read_buf);
+        self.conn
+            .layer
+            .after_answer(sent, self.phase, &self.conn.read_buf);
         self.decode_answer(method)
     }
 

@@ -37,8 +37,8 @@ use self::cache::{ReadCache, Slot};
 use self::log_record::{LogAnswer, LogRecord};
 pub(crate) use self::pending::HeaderTarget;
 use self::pending::{PendingWrites, coalescable};
-pub(crate) use self::rules::Rule;
 use self::rules::{Effect, Topic};
+pub(crate) use self::rules::{Rule, rule};
 use self::snapshot::{Lookup, Snapshot};
 use crate::error::{Error, Result};
 use crate::kong::Kong;
@@ -139,11 +139,10 @@ impl TableKind {
 #[derive(Debug)]
 pub(crate) struct CallLayer {
     pub(crate) enabled: bool,
-    phase: Phase,
     cache: ReadCache,
     tables: [Snapshot; 3],
-    /// The first name (folded) looked up in each table and sent to Kong,
-    /// empty when none: a second, different one triggers the prefetch.
+    /// The first name looked up in each table and sent to Kong, empty when
+    /// none: a second, different one triggers the prefetch.
     /// The strings keep their buffers from event to event.
     first_miss: [String; 3],
     pending: PendingWrites,
@@ -167,7 +166,6 @@ impl CallLayer {
     pub(crate) fn new(enabled: bool) -> CallLayer {
         CallLayer {
             enabled,
-            phase: Phase::Access,
             cache: ReadCache::default(),
             tables: Default::default(),
             first_miss: Default::default(),
@@ -180,8 +178,7 @@ impl CallLayer {
     }
 
     /// Starts an event.
-    pub(crate) fn start(&mut self, phase: Phase) {
-        self.phase = phase;
+    pub(crate) fn start(&mut self) {
         self.forget_all();
         self.pending.clear();
         self.asked = 0;
@@ -203,31 +200,38 @@ impl CallLayer {
         !self.pending.is_empty()
     }
 
-    /// What the layer does with `method`.
-    pub(crate) fn rule(method: &str) -> Rule {
-        rules::rule(method)
-    }
-
     /// The topic of a read whose answer may be kept.
-    fn cacheable(&self, rule: Rule) -> Option<Topic> {
+    fn cacheable(rule: Rule, phase: Phase) -> Option<Topic> {
         match rule {
             // Other plugins' log timers share kong.ctx.shared and run
             // concurrently with ours.
-            Rule::Read(Topic::CtxShared) if self.phase == Phase::Log => None,
+            Rule::Read(Topic::CtxShared) if phase == Phase::Log => None,
             Rule::Read(topic) => Some(topic),
             Rule::Write(_) => None,
         }
     }
 
     /// Kong's earlier answer to the same call.
-    pub(crate) fn cached(&self, rule: Rule, method: &str, args: &[u8]) -> Option<&[u8]> {
-        self.cacheable(rule)?;
+    pub(crate) fn cached(
+        &self,
+        rule: Rule,
+        phase: Phase,
+        method: &str,
+        args: &[u8],
+    ) -> Option<&[u8]> {
+        CallLayer::cacheable(rule, phase)?;
         self.cache.get(method, args)
     }
 
     /// A call is about to be sent: drop what it may change, and note what
     /// to keep of its answer.
-    pub(crate) fn before_send(&mut self, rule: Rule, method: &'static str, args: &[u8]) -> Sent {
+    pub(crate) fn before_send(
+        &mut self,
+        rule: Rule,
+        phase: Phase,
+        method: &'static str,
+        args: &[u8],
+    ) -> Sent {
         match rule {
             Rule::Write(effect) => {
                 self.apply(effect, method, args);
@@ -239,21 +243,20 @@ impl CallLayer {
             Rule::Read(_) => Sent {
                 table: TableKind::of_whole(method)
                     .map(|t| (t, pb::Int::decode(args).map_or(0, |max| max.v))),
-                slot: self
-                    .cacheable(rule)
+                slot: CallLayer::cacheable(rule, phase)
                     .map(|topic| self.cache.reserve(method, topic, args)),
             },
         }
     }
 
     /// Kong answered the call.
-    pub(crate) fn after_answer(&mut self, sent: Sent, answer: &[u8]) {
+    pub(crate) fn after_answer(&mut self, sent: Sent, phase: Phase, answer: &[u8]) {
         if let Some(slot) = sent.slot {
             self.cache.fill(slot, answer);
         }
         if let Some((kind, max)) = sent.table {
             if let Ok(fields) = Struct::decode(answer) {
-                self.tables[kind.index()].load(fields, max, self.phase);
+                self.tables[kind.index()].load(fields, max, phase);
             }
         }
     }
@@ -367,25 +370,27 @@ impl Kong {
     }
 
     fn derived(&self, kind: TableKind, name: &str) -> Option<String> {
-        let layer = &self.conn.layer;
-        layer.tables[kind.index()]
-            .lookup(name, kind.lookup(layer.phase))
+        self.conn.layer.tables[kind.index()]
+            .lookup(name, kind.lookup(self.phase()))
             .map(str::to_owned)
     }
 
     /// Notes a lookup of `name` Kong must answer; true when it is the
     /// second distinct one and the whole table should be fetched instead.
     fn should_prefetch(&mut self, kind: TableKind, name: &str) -> bool {
+        let phase = self.phase();
         let layer = &mut self.conn.layer;
-        if layer.tables[kind.index()].is_loaded() || !kind.prefetch_allowed(layer.phase) {
+        if layer.tables[kind.index()].is_loaded() || !kind.prefetch_allowed(phase) {
             return false;
         }
         let first = &mut layer.first_miss[kind.index()];
         if first.is_empty() {
-            snapshot::fold_into(name, first);
-            false
-        } else {
-            !snapshot::same_folded(first, name)
+            first.push_str(name);
+            return false;
+        }
+        match kind {
+            TableKind::Query => first != name,
+            _ => !snapshot::same_header_name(first.as_str(), name),
         }
     }
 
@@ -454,7 +459,7 @@ impl Kong {
     /// refuses there), fetched once; `None` elsewhere or with the layer off.
     /// A getter the record does not carry fails here, before any round trip.
     pub(crate) async fn log_record(&mut self, method: &'static str) -> Result<Option<&LogRecord>> {
-        self.refuse_in_log(method)?;
+        // Getters the record cannot answer are refused in `call`.
         if !self.conn.layer.enabled
             || self.phase() != Phase::Log
             || log_record::log_answer(method) != Some(LogAnswer::Record)

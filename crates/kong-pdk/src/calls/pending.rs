@@ -18,6 +18,7 @@
 use prost::encoding::{encode_varint, encoded_len_varint};
 
 use super::rules::Topic;
+use super::snapshot::same_header_name;
 use crate::plugin::Phase;
 use crate::wire;
 
@@ -150,7 +151,7 @@ impl PendingWrites {
         if batch
             .entries
             .iter()
-            .any(|e| same_header(batch.name(e), name.as_bytes()))
+            .any(|e| same_header_name(batch.name(e), name))
         {
             return false;
         }
@@ -201,19 +202,6 @@ impl PendingWrites {
         batch.clear();
         Some(method)
     }
-}
-
-/// Whether two header names are the same header for Kong: case-insensitive,
-/// `-` and `_` alike.
-fn same_header(a: &[u8], b: &[u8]) -> bool {
-    let fold = |c: u8| {
-        if c == b'_' {
-            b'-'
-        } else {
-            c.to_ascii_lowercase()
-        }
-    };
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| fold(*x) == fold(*y))
 }
 
 /// Tag of a length-delimited field 1 (also field 1 of KV and of a map entry).

@@ -27,7 +27,7 @@ pub(crate) enum Lookup {
 #[derive(Debug, Default)]
 pub(crate) struct Snapshot {
     table: Option<Table>,
-    /// Names written since the table was read (folded): ask Kong for them.
+    /// Names written since the table was read: ask Kong for them.
     dirty: Vec<String>,
 }
 
@@ -69,7 +69,7 @@ impl Snapshot {
     /// A write changed `name`: its lookups go to Kong from now on.
     pub(crate) fn mark_dirty(&mut self, name: &str) {
         if self.table.is_some() {
-            self.dirty.push(fold(name));
+            self.dirty.push(name.to_owned());
         }
     }
 
@@ -77,7 +77,7 @@ impl Snapshot {
     /// `Some("")` is Kong's nil (absent).
     pub(crate) fn lookup(&self, name: &str, how: Lookup) -> Option<&str> {
         let table = self.table.as_ref()?;
-        if self.dirty.iter().any(|d| same_folded(d, name)) {
+        if self.dirty.iter().any(|d| same_header_name(d, name)) {
             return None;
         }
         // The table may hold fewer lines than Kong has when it was cut at
@@ -182,45 +182,15 @@ fn first_string(v: &Value) -> Option<&str> {
     }
 }
 
-/// Whether two names are the same for nginx's `$http_*`: case-insensitive,
-/// `-` ≡ `_`.
-fn same_header_name(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .all(|(x, y)| fold_byte(x) == fold_byte(y))
-}
-
-/// How nginx compares header names with `$http_*`: case-insensitive, `-` ≡ `_`.
-pub(crate) fn fold(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    fold_into(name, &mut out);
-    out
-}
-
-/// [`fold`] into a buffer that keeps its capacity.
-pub(crate) fn fold_into(name: &str, out: &mut String) {
-    out.clear();
-    out.extend(name.chars().map(fold_char));
-}
-
-/// Whether `name` folds to `folded`, without allocating.
-pub(crate) fn same_folded(folded: &str, name: &str) -> bool {
-    folded.len() == name.len() && folded.chars().eq(name.chars().map(fold_char))
-}
-
-fn fold_char(c: char) -> char {
-    match c {
-        '-' => '_',
-        c => c.to_ascii_lowercase(),
-    }
-}
-
-fn fold_byte(b: u8) -> u8 {
-    match b {
+/// Whether two names are the same header for nginx (`$http_*`) and Kong:
+/// case-insensitive, `-` ≡ `_`.
+pub(crate) fn same_header_name(a: impl AsRef<[u8]>, b: impl AsRef<[u8]>) -> bool {
+    let fold = |b: &u8| match b {
         b'-' => b'_',
         b => b.to_ascii_lowercase(),
-    }
+    };
+    let (a, b) = (a.as_ref(), b.as_ref());
+    a.len() == b.len() && a.iter().map(fold).eq(b.iter().map(fold))
 }
 
 #[cfg(test)]
