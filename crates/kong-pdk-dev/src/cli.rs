@@ -220,7 +220,7 @@ fn gateway_run(
     }
     .map_err(|e| crate::error::Error::new(format!("cannot handle SIGTERM: {e}")))?;
     drop(hold);
-    runtime.block_on(gateway::run_until(options, termination))
+    runtime.block_on(gateway::run(options, termination))
 }
 
 #[cfg(test)]

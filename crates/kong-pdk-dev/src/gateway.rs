@@ -32,18 +32,12 @@ pub struct Options {
 /// How long to wait for each started server's socket before serving.
 const SOCKET_WAIT: Duration = Duration::from_secs(10);
 
-/// Runs the gateway until SIGINT/SIGTERM; an `Err` is a start-up failure.
-pub async fn run(options: Options) -> Result<()> {
-    let termination =
-        Termination::install().map_err(|e| Error::new(format!("cannot handle SIGTERM: {e}")))?;
-    run_until(options, termination).await
-}
-
-/// [`run`], stopping on `termination`, which the caller installed (the
-/// earlier, the fewer signals can kill the gateway before it cleans up). A
-/// signal during start-up stops the gateway there: whatever was started is
-/// stopped, and no plugin server is left behind.
-pub async fn run_until(options: Options, mut termination: Termination) -> Result<()> {
+/// Runs the gateway until `termination` (SIGTERM/SIGINT) fires; an `Err`
+/// is a start-up failure. The caller installs `termination` as early as it
+/// can: the earlier, the fewer signals can kill the gateway before it
+/// cleans up. A signal during start-up stops the gateway there: whatever was
+/// started is stopped, and no plugin server is left behind.
+pub async fn run(options: Options, mut termination: Termination) -> Result<()> {
     let conf_path = options.conf.clone().or_else(|| {
         let default = Path::new("/etc/kong/kong.conf");
         default.exists().then(|| default.to_path_buf())
@@ -314,7 +308,7 @@ async fn wait_for_sockets(setup: &Setup, supervised: &[Supervised]) {
         let process = supervised.iter().find(|p| p.name() == s.server);
         let mut reason = None;
         while !s.socket.exists() && tokio::time::Instant::now() < deadline {
-            reason = process.and_then(|p| missing_socket_reason(&s.socket, &p.observed()));
+            reason = process.and_then(|p| p.with_observed(|o| missing_socket_reason(&s.socket, o)));
             if reason.is_some() {
                 break;
             }
@@ -323,7 +317,7 @@ async fn wait_for_sockets(setup: &Setup, supervised: &[Supervised]) {
         if !s.socket.exists() {
             let why = reason.unwrap_or_else(|| {
                 let last = process
-                    .and_then(|p| p.observed().last_exit)
+                    .and_then(|p| p.with_observed(|o| o.last_exit.clone()))
                     .map_or(String::new(), |e| format!(" (its last run ended: {e})"));
                 format!("no socket after {} s{last}", SOCKET_WAIT.as_secs())
             });

@@ -22,7 +22,7 @@ use crate::serve::stopped;
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// What the gateway saw of a server's runs, to explain a missing socket.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Observed {
     /// The last lines it wrote (stdout and stderr), oldest first.
     pub last_lines: VecDeque<String>,
@@ -92,12 +92,9 @@ impl Supervised {
         self.pid.load(Ordering::Relaxed)
     }
 
-    /// What the gateway saw of its runs so far.
-    pub fn observed(&self) -> Observed {
-        self.observed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    /// `f` of what the gateway saw of its runs so far.
+    pub fn with_observed<T>(&self, f: impl FnOnce(&Observed) -> T) -> T {
+        f(&self.observed.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Sends SIGTERM and waits for the process to exit (SIGKILL after a

@@ -20,13 +20,25 @@ services:
           - name: rust-hello
 "#;
 
-#[tokio::test]
-async fn a_second_gateway_on_the_same_prefix_is_refused_and_the_first_keeps_serving() {
-    let (dir, conf) = common::write_conf(&Config {
+/// A prefix with kong.conf and kong.yml serving rust-hello on `/hello`.
+fn hello_conf() -> (
+    (
+        tempfile::TempDir,
+        std::net::SocketAddr,
+        std::net::SocketAddr,
+    ),
+    std::path::PathBuf,
+) {
+    common::write_conf(&Config {
         plugins: &["rust-hello"],
         yml: HELLO_YML,
         extra_conf: "",
-    });
+    })
+}
+
+#[tokio::test]
+async fn a_second_gateway_on_the_same_prefix_is_refused_and_the_first_keeps_serving() {
+    let (dir, conf) = hello_conf();
     let first = Gateway::spawn(dir, &conf, &[]);
     assert!(
         first.wait_for("kong-pdk-dev ready", Duration::from_secs(60)),
@@ -112,11 +124,7 @@ fn a_missing_socket_is_explained() {
         exe.display(),
         elsewhere.path().display()
     );
-    let (dir, conf) = common::write_conf(&Config {
-        plugins: &["rust-hello"],
-        yml: HELLO_YML,
-        extra_conf: "",
-    });
+    let (dir, conf) = hello_conf();
     let gw = Gateway::spawn(
         dir,
         &conf,
@@ -130,11 +138,7 @@ fn a_missing_socket_is_explained() {
     drop(gw);
 
     // The start command does not exist.
-    let (dir, conf) = common::write_conf(&Config {
-        plugins: &["rust-hello"],
-        yml: HELLO_YML,
-        extra_conf: "",
-    });
+    let (dir, conf) = hello_conf();
     let gw = Gateway::spawn(
         dir,
         &conf,
@@ -155,11 +159,7 @@ fn a_missing_socket_is_explained() {
 
 #[tokio::test]
 async fn with_its_stderr_gone_the_gateway_serves_and_stops_cleanly() {
-    let (dir, conf) = common::write_conf(&Config {
-        plugins: &["rust-hello"],
-        yml: HELLO_YML,
-        extra_conf: "",
-    });
+    let (dir, conf) = hello_conf();
     let (prefix, addr) = (dir.0.path().to_owned(), dir.1);
     let mut child = Command::new(common::GATEWAY)
         .args(["gateway", "-c"])
