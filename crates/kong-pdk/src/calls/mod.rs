@@ -61,9 +61,12 @@ pub(crate) fn disabled_by_env() -> bool {
 
 /// A table a single lookup can be derived from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TableKind {
+pub(crate) enum TableKind {
+    /// `kong.request.get_headers` / `get_header`.
     RequestHeaders,
+    /// `kong.response.get_headers` / `get_header`.
     ResponseHeaders,
+    /// `kong.request.get_query` / `get_query_arg`.
     Query,
 }
 
@@ -317,36 +320,11 @@ fn written_header_names(method: &str, args: &[u8]) -> Option<Vec<String>> {
     }
 }
 
-/// What `kong.request.get_header` and friends read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum HeaderSource {
-    /// `kong.request.get_header`.
-    Request,
-    /// `kong.response.get_header`.
-    Response,
-}
-
 impl Kong {
-    /// `get_header(name)` of `source`: from the event's header table when
-    /// there is one, else by prefetching the table at the second distinct
-    /// name, else from Kong.
-    pub(crate) async fn get_header(&mut self, source: HeaderSource, name: &str) -> Result<String> {
-        let kind = match source {
-            HeaderSource::Request => TableKind::RequestHeaders,
-            HeaderSource::Response => TableKind::ResponseHeaders,
-        };
-        self.lookup(kind, name).await
-    }
-
-    /// `kong.request.get_query_arg(name)`, like [`Kong::get_header`].
-    pub(crate) async fn get_query_arg(&mut self, name: &str) -> Result<String> {
-        if let Some(record) = self.log_record("kong.request.get_query_arg").await? {
-            return record.query_arg("kong.request.get_query_arg", name);
-        }
-        self.lookup(TableKind::Query, name).await
-    }
-
-    async fn lookup(&mut self, kind: TableKind, name: &str) -> Result<String> {
+    /// A single name of a table (`get_header`, `get_query_arg`): from the
+    /// event's copy of the table when there is one, else by fetching the
+    /// table at the second distinct name, else from Kong.
+    pub(crate) async fn single_lookup(&mut self, kind: TableKind, name: &str) -> Result<String> {
         let method = kind.single();
         self.check_usable(method)?;
         self.conn.layer.asked += 1;

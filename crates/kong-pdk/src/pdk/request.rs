@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use kong_pdk_proto::{self as pb, raw_body_result::Kind};
 
 use super::{DEFAULT_MAX, check_max, number, string, u16_of};
-use crate::calls::HeaderSource;
+use crate::calls::TableKind;
 use crate::error::{Error, Result};
 use crate::kong::Kong;
 use crate::multimap::{Headers, Query};
@@ -186,7 +186,11 @@ impl<'a> Request<'a> {
     /// those. In `log`, where Kong refuses it, the call layer answers from
     /// `kong.log.serialize()`: `request.querystring[name]`, the same value.
     pub async fn get_query_arg(self, name: &str) -> Result<String> {
-        self.kong.get_query_arg(name).await
+        const METHOD: &str = "kong.request.get_query_arg";
+        if let Some(record) = self.kong.log_record(METHOD).await? {
+            return record.query_arg(METHOD, name);
+        }
+        self.kong.single_lookup(TableKind::Query, name).await
     }
 
     /// `kong.request.get_query()`: up to 100 query arguments (Kong's
@@ -211,7 +215,9 @@ impl<'a> Request<'a> {
     /// name is case-insensitive and `_` matches `-`; `""` when missing.
     /// Works in `log` (saved headers).
     pub async fn get_header(self, name: &str) -> Result<String> {
-        self.kong.get_header(HeaderSource::Request, name).await
+        self.kong
+            .single_lookup(TableKind::RequestHeaders, name)
+            .await
     }
 
     /// `kong.request.get_headers()`: up to 100 headers (Kong's default),

@@ -1,7 +1,7 @@
 use kong_pdk_proto as pb;
 
 use super::{DEFAULT_MAX, check_max, empty, kv_str, s, string, u16_of};
-use crate::calls::{HeaderSource, HeaderTarget};
+use crate::calls::{HeaderTarget, TableKind};
 use crate::error::{Error, Result};
 use crate::kong::Kong;
 use crate::multimap::Headers;
@@ -27,7 +27,9 @@ impl<'a> Response<'a> {
     /// `kong.response.get_header(name)`: the first value of a response
     /// header; `""` when missing. `response` and `log` (saved headers).
     pub async fn get_header(self, name: &str) -> Result<String> {
-        self.kong.get_header(HeaderSource::Response, name).await
+        self.kong
+            .single_lookup(TableKind::ResponseHeaders, name)
+            .await
     }
 
     /// `kong.response.get_headers()`: up to 100 response headers.
