@@ -3,13 +3,21 @@
 //! Over the ProtoBuf protocol Kong sends only the fields the protocol
 //! declares, and a missing entity (no consumer authenticated, no route
 //! matched) arrives as an empty one: check `id.is_empty()`.
+//!
+//! Every entity is `Serialize` and `Deserialize` with Kong's JSON field
+//! names, so it can be logged, stored in `kong.ctx.shared` or forwarded as
+//! is: a route's service is `"service": {"id": "…"}` and a service's client
+//! certificate `"client_certificate": {"id": "…"}`, as in Kong's Admin API
+//! (`null` when absent).
 
 use std::collections::BTreeMap;
 
 use kong_pdk_proto as pb;
+use serde::{Deserialize, Serialize};
 
 /// A route (`kong.router.get_route`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct Route {
     /// The route's UUID (`""` when no route matched).
@@ -46,7 +54,8 @@ pub struct Route {
     pub destinations: Vec<String>,
     /// Tags.
     pub tags: Vec<String>,
-    /// The id of the route's service, if any.
+    /// The id of the route's service, if any (`"service": {"id": …}` in JSON).
+    #[serde(rename = "service", with = "foreign_key")]
     pub service_id: Option<String>,
 }
 
@@ -76,7 +85,8 @@ impl From<pb::Route> for Route {
 }
 
 /// A service (`kong.router.get_service`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct Service {
     /// The service's UUID (`""` when none).
@@ -105,7 +115,9 @@ pub struct Service {
     pub read_timeout: i32,
     /// Tags.
     pub tags: Vec<String>,
-    /// The id of the client certificate used upstream, if any.
+    /// The id of the client certificate used upstream, if any
+    /// (`"client_certificate": {"id": …}` in JSON).
+    #[serde(rename = "client_certificate", with = "foreign_key")]
     pub client_certificate_id: Option<String>,
 }
 
@@ -134,7 +146,8 @@ impl From<pb::Service> for Service {
 }
 
 /// A consumer (`kong.client.get_consumer`, `load_consumer`, `authenticate`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct Consumer {
     /// The consumer's UUID (`""` when none).
@@ -196,7 +209,8 @@ impl From<&Consumer> for pb::Consumer {
 }
 
 /// The credential a consumer authenticated with.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct AuthenticatedCredential {
     /// The credential's id (`""` when none).
@@ -234,7 +248,8 @@ impl From<&AuthenticatedCredential> for pb::AuthenticatedCredential {
 }
 
 /// Memory use of a shared dictionary.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct DictStats {
     /// Bytes allocated.
@@ -244,7 +259,8 @@ pub struct DictStats {
 }
 
 /// Memory use of one worker's Lua VM.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct WorkerMemory {
     /// Bytes allocated by the Lua GC.
@@ -255,7 +271,8 @@ pub struct WorkerMemory {
 
 /// `kong.node.get_memory_stats()`: the two shared dictionaries the protocol
 /// carries (`kong`, `kong_db_cache`) and every worker's Lua VM.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct MemoryStats {
     /// Shared dictionaries by name (`kong`, `kong_db_cache`).
@@ -291,5 +308,82 @@ impl From<pb::MemoryStats> for MemoryStats {
                 })
                 .collect(),
         }
+    }
+}
+
+/// A reference to another entity as Kong writes it: `{"id": "…"}` or `null`.
+mod foreign_key {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Ref<T> {
+        id: T,
+    }
+
+    pub(super) fn serialize<S: Serializer>(id: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+        id.as_deref().map(|id| Ref { id }).serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(Option::<Ref<String>>::deserialize(d)?
+            .map(|r| r.id)
+            .filter(|id| !id.is_empty()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn entities_serialize_with_kongs_field_names() {
+        let route = Route {
+            id: "r1".into(),
+            name: "api".into(),
+            paths: vec!["/api".into()],
+            strip_path: true,
+            service_id: Some("s1".into()),
+            ..Route::default()
+        };
+        let json = serde_json::to_value(&route).unwrap();
+        assert_eq!(json["service"], json!({"id": "s1"}));
+        assert_eq!(json["paths"], json!(["/api"]));
+        assert_eq!(json["strip_path"], json!(true));
+        assert!(json.get("service_id").is_none());
+        assert_eq!(serde_json::from_value::<Route>(json).unwrap(), route);
+
+        let service = Service {
+            host: "example.com".into(),
+            port: 443,
+            ..Service::default()
+        };
+        let json = serde_json::to_value(&service).unwrap();
+        assert_eq!(json["client_certificate"], json!(null));
+        assert_eq!(json["port"], json!(443));
+        assert_eq!(serde_json::from_value::<Service>(json).unwrap(), service);
+
+        let consumer = Consumer::with_id("c1").username("ann");
+        assert_eq!(
+            serde_json::to_value(&consumer).unwrap(),
+            json!({"id": "c1", "created_at": 0, "username": "ann", "custom_id": "", "tags": []})
+        );
+        assert_eq!(
+            serde_json::to_value(AuthenticatedCredential::new("k1", "c1")).unwrap(),
+            json!({"id": "k1", "consumer_id": "c1"})
+        );
+    }
+
+    #[test]
+    fn entities_read_kongs_admin_api_json() {
+        // Kong's Admin API has more fields: they are ignored, and absent
+        // ones take their defaults.
+        let route: Route = serde_json::from_value(json!({
+            "id": "r1", "paths": ["/x"], "service": {"id": "s1"},
+            "path_handling": "v0", "request_buffering": true
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(route.service_id.as_deref(), Some("s1"));
+        assert_eq!(route.paths, ["/x"]);
     }
 }

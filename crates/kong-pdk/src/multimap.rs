@@ -96,6 +96,23 @@ macro_rules! multimap {
             }
         }
 
+        /// As Kong writes a header or query table in JSON (e.g. in
+        /// `kong.log.serialize()`): a name with one value maps to a string,
+        /// a name with several to an array.
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                serialize_multimap(&self.0, s)
+            }
+        }
+
+        /// Reads what `Serialize` writes, and Kong's `true` for a query flag
+        /// (`?debug`) as one empty value.
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                deserialize_multimap(d).map($name)
+            }
+        }
+
         impl<'a> IntoIterator for &'a $name {
             type Item = (&'a String, &'a Vec<String>);
             type IntoIter = btree_map::Iter<'a, String, Vec<String>>;
@@ -104,6 +121,46 @@ macro_rules! multimap {
             }
         }
     };
+}
+
+fn serialize_multimap<S: serde::Serializer>(
+    map: &BTreeMap<String, Vec<String>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut out = s.serialize_map(Some(map.len()))?;
+    for (name, values) in map {
+        match values.as_slice() {
+            [one] => out.serialize_entry(name, one)?,
+            many => out.serialize_entry(name, many)?,
+        }
+    }
+    out.end()
+}
+
+fn deserialize_multimap<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, Vec<String>>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Values {
+        One(String),
+        Many(Vec<String>),
+        Flag(bool),
+    }
+    let raw: BTreeMap<String, Values> = serde::Deserialize::deserialize(d)?;
+    Ok(raw
+        .into_iter()
+        .filter_map(|(name, values)| {
+            let values = match values {
+                Values::One(v) => vec![v],
+                Values::Many(vs) => vs,
+                Values::Flag(true) => vec![String::new()],
+                Values::Flag(false) => return None,
+            };
+            Some((name, values))
+        })
+        .collect())
 }
 
 multimap!(
@@ -134,6 +191,25 @@ mod tests {
         assert_eq!(h.get_all("X-Multi"), ["b"]);
         assert_eq!(h.get("absent"), None);
         assert!(h.contains("Host"));
+    }
+
+    #[test]
+    fn json_is_kongs_shape_one_value_a_string_several_an_array() {
+        let h: Headers = [("accept", "a"), ("x-multi", "1"), ("x-multi", "2")]
+            .into_iter()
+            .collect();
+        let json = serde_json::to_value(&h).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"accept": "a", "x-multi": ["1", "2"]})
+        );
+        assert_eq!(serde_json::from_value::<Headers>(json).unwrap(), h);
+        let q: Query =
+            serde_json::from_value(serde_json::json!({"debug": true, "off": false, "a": "1"}))
+                .unwrap();
+        assert_eq!(q.get("debug"), Some(""));
+        assert!(!q.contains("off"));
+        assert!(serde_json::from_value::<Query>(serde_json::json!({"a": 1})).is_err());
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub use self::log::{Log, LogArgs};
 pub use self::nginx::Nginx;
 pub use self::node::Node;
 pub use self::request::{RawBody, Request, UriCaptures};
-pub use self::response::Response;
+pub use self::response::{ExitHeaders, Response};
 pub use self::router::Router;
 pub use self::service::Service;
 pub use self::service_request::ServiceRequest;

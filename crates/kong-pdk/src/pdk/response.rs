@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use kong_pdk_proto as pb;
 
 use super::{DEFAULT_MAX, check_max, empty, kv_str, s, string, u16_of};
@@ -95,57 +97,147 @@ impl<'a> Response<'a> {
     /// still dropped). It only returns when sending failed. Repeated header
     /// names become multi-valued headers; Kong adds no `Content-Type` of its
     /// own. `rewrite`, `access`, `response`; Kong rejects it in `log`.
-    pub async fn exit<K, V>(
+    ///
+    /// `headers` is anything [`ExitHeaders`]: `[]` for none, an array of
+    /// `(&str, &str)`, a `Vec` or slice of pairs, or a [`Headers`].
+    ///
+    /// ```no_run
+    /// # async fn handler(kong: &mut kong_pdk::Kong) -> kong_pdk::PhaseResult {
+    /// kong.response().exit(403, "forbidden\n", []).await?;
+    /// # Ok(()) }
+    /// # async fn with_headers(kong: &mut kong_pdk::Kong, wait: u64) -> kong_pdk::PhaseResult {
+    /// let wait = wait.to_string();
+    /// kong.response()
+    ///     .exit(429, "slow down\n", [("Retry-After", wait.as_str()), ("Content-Type", "text/plain")])
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn exit(
         self,
         status: u16,
         body: impl AsRef<[u8]>,
-        headers: impl IntoIterator<Item = (K, V)>,
-    ) -> Result<()>
-    where
-        K: AsRef<str>,
-        V: AsRef<str>,
-    {
+        headers: impl ExitHeaders,
+    ) -> Result<()> {
+        let mut grouped = BTreeMap::new();
+        headers.add_to(&mut grouped);
+        self.exit_grouped(status, body.as_ref(), &grouped).await
+    }
+
+    async fn exit_grouped(
+        self,
+        status: u16,
+        body: &[u8],
+        headers: &BTreeMap<String, Vec<String>>,
+    ) -> Result<()> {
         let args = pb::ExitArgs {
             status: status.into(),
-            body: body.as_ref().to_vec(),
-            headers: Some(value::header_struct(headers)),
+            body: body.to_vec(),
+            headers: Some(value::multimap_struct(headers)),
         };
         self.kong.call_terminal("kong.response.exit", &args).await
     }
 
     /// `kong.response.exit(status)` without body or headers.
     pub async fn exit_status(self, status: u16) -> Result<()> {
-        self.exit(status, b"", std::iter::empty::<(&str, &str)>())
-            .await
+        self.exit(status, b"", []).await
     }
 
     /// `kong.response.exit` with a JSON body and `Content-Type:
-    /// application/json`, plus `headers`.
-    pub async fn exit_json<T, K, V>(
-        self,
-        status: u16,
-        body: &T,
-        headers: impl IntoIterator<Item = (K, V)>,
-    ) -> Result<()>
+    /// application/json` (unless `headers` has a `Content-Type`), plus
+    /// `headers`. Terminal like [`exit`](Self::exit).
+    ///
+    /// ```no_run
+    /// # async fn handler(kong: &mut kong_pdk::Kong) -> kong_pdk::PhaseResult {
+    /// let body = serde_json::json!({"message": "API rate limit exceeded"});
+    /// kong.response().exit_json(429, &body, []).await?;
+    /// # Ok(()) }
+    /// # async fn with_headers(kong: &mut kong_pdk::Kong) -> kong_pdk::PhaseResult {
+    /// # let body = serde_json::json!({});
+    /// kong.response()
+    ///     .exit_json(401, &body, [("WWW-Authenticate", r#"Key realm="kong""#)])
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn exit_json<T>(self, status: u16, body: &T, headers: impl ExitHeaders) -> Result<()>
     where
         T: serde::Serialize + ?Sized,
-        K: AsRef<str>,
-        V: AsRef<str>,
     {
         let json = serde_json::to_vec(body).map_err(|e| Error::Value {
             method: "kong.response.exit",
             message: format!("cannot serialize the JSON body: {e}"),
         })?;
-        let mut all: Vec<(String, String)> = headers
-            .into_iter()
-            .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
-            .collect();
-        if !all
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        let mut grouped = BTreeMap::new();
+        headers.add_to(&mut grouped);
+        if !grouped
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("content-type"))
         {
-            all.push(("Content-Type".into(), "application/json".into()));
+            grouped.insert("Content-Type".into(), vec!["application/json".into()]);
         }
-        self.exit(status, json, all).await
+        self.exit_grouped(status, &json, &grouped).await
+    }
+}
+
+/// Headers for [`Response::exit`] and [`Response::exit_json`].
+///
+/// `[]` means none. Arrays take `(&str, &str)` pairs (write
+/// `value.as_str()` for a `String`); a `Vec` or slice takes any string pairs;
+/// a [`Headers`] is sent as it is. A repeated name sends several lines.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be used as exit headers",
+    label = "not exit headers",
+    note = "use `[]` for none, an array of `(&str, &str)` (`value.as_str()` for a String), a `Vec<(K, V)>` of strings, or `&Headers`"
+)]
+pub trait ExitHeaders {
+    /// Adds the headers to `grouped` (name as written → values in order).
+    #[doc(hidden)]
+    fn add_to(self, grouped: &mut BTreeMap<String, Vec<String>>);
+}
+
+fn add_pairs<K: AsRef<str>, V: AsRef<str>>(
+    pairs: impl IntoIterator<Item = (K, V)>,
+    grouped: &mut BTreeMap<String, Vec<String>>,
+) {
+    for (k, v) in pairs {
+        grouped
+            .entry(k.as_ref().to_owned())
+            .or_default()
+            .push(v.as_ref().to_owned());
+    }
+}
+
+/// The one array impl, so that `[]` needs no type annotation.
+impl<const N: usize> ExitHeaders for [(&str, &str); N] {
+    fn add_to(self, grouped: &mut BTreeMap<String, Vec<String>>) {
+        add_pairs(self, grouped);
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> ExitHeaders for Vec<(K, V)> {
+    fn add_to(self, grouped: &mut BTreeMap<String, Vec<String>>) {
+        add_pairs(self, grouped);
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> ExitHeaders for &[(K, V)] {
+    fn add_to(self, grouped: &mut BTreeMap<String, Vec<String>>) {
+        add_pairs(self.iter().map(|(k, v)| (k, v)), grouped);
+    }
+}
+
+impl ExitHeaders for &Headers {
+    fn add_to(self, grouped: &mut BTreeMap<String, Vec<String>>) {
+        for (name, values) in self {
+            grouped
+                .entry(name.clone())
+                .or_default()
+                .extend(values.iter().cloned());
+        }
+    }
+}
+
+impl ExitHeaders for Headers {
+    fn add_to(self, grouped: &mut BTreeMap<String, Vec<String>>) {
+        (&self).add_to(grouped);
     }
 }

@@ -358,11 +358,7 @@ impl Plugin for GoKbresp {
             .await?;
         if self.tag == "exit" {
             kong.response()
-                .exit(
-                    418,
-                    "replaced by response phase\n",
-                    Vec::<(&str, &str)>::new(),
-                )
+                .exit(418, "replaced by response phase\n", [])
                 .await?;
         }
         Ok(())
