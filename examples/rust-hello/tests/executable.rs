@@ -254,3 +254,19 @@ fn the_server_exits_when_its_parent_dies() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+#[test]
+fn an_unknown_kong_pdk_log_level_is_reported_not_ignored() {
+    let server = PluginProcess::start_with_env(EXE, &[("KONG_PDK_LOG", "verbose")]).unwrap();
+    let stderr = server
+        .wait_for_stderr("KONG_PDK_LOG", std::time::Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        stderr.contains(r#"KONG_PDK_LOG="verbose" is not a level (trace, debug, info, warn, error): logging at info"#),
+        "{stderr}"
+    );
+    // At info, the server still announces its socket.
+    server
+        .wait_for_stderr("Listening on socket", std::time::Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}"));
+}

@@ -415,12 +415,10 @@ impl io::Write for LossyStderr {
 /// Logs go to stderr, one line each, without colours or timestamps: Kong
 /// re-logs every line of its plugin servers with its own timestamp.
 fn init_logging() {
-    let level = match std::env::var("KONG_PDK_LOG").as_deref() {
-        Ok("trace") => tracing::Level::TRACE,
-        Ok("debug") => tracing::Level::DEBUG,
-        Ok("warn") => tracing::Level::WARN,
-        Ok("error") => tracing::Level::ERROR,
-        _ => tracing::Level::INFO,
+    let setting = std::env::var("KONG_PDK_LOG").ok();
+    let (level, unknown) = match log_level(setting.as_deref()) {
+        Ok(level) => (level, None),
+        Err(value) => (tracing::Level::INFO, Some(value)),
     };
     let _ = tracing_subscriber::fmt()
         .with_writer(|| LossyStderr)
@@ -429,4 +427,42 @@ fn init_logging() {
         .with_target(false)
         .with_max_level(level)
         .try_init();
+    if let Some(value) = unknown {
+        tracing::warn!(
+            "KONG_PDK_LOG={value:?} is not a level (trace, debug, info, warn, error): logging at info"
+        );
+    }
+}
+
+/// The level `KONG_PDK_LOG` names (any case; unset or empty is `info`), or
+/// the value when it names none.
+fn log_level(setting: Option<&str>) -> std::result::Result<tracing::Level, &str> {
+    let Some(value) = setting.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(tracing::Level::INFO);
+    };
+    Ok(match value.to_ascii_lowercase().as_str() {
+        "trace" => tracing::Level::TRACE,
+        "debug" => tracing::Level::DEBUG,
+        "info" => tracing::Level::INFO,
+        "warn" | "warning" => tracing::Level::WARN,
+        "error" => tracing::Level::ERROR,
+        _ => return Err(value),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_level;
+    use tracing::Level;
+
+    #[test]
+    fn kong_pdk_log_names_a_level_in_any_case_or_is_reported() {
+        assert_eq!(log_level(None), Ok(Level::INFO));
+        assert_eq!(log_level(Some("")), Ok(Level::INFO));
+        assert_eq!(log_level(Some("trace")), Ok(Level::TRACE));
+        assert_eq!(log_level(Some("DEBUG")), Ok(Level::DEBUG));
+        assert_eq!(log_level(Some("Warning")), Ok(Level::WARN));
+        assert_eq!(log_level(Some(" error ")), Ok(Level::ERROR));
+        assert_eq!(log_level(Some("verbose")), Err("verbose"));
+    }
 }
