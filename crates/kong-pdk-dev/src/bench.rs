@@ -49,7 +49,7 @@ pub struct BenchArgs {
 
 /// `bench --help`.
 pub const BENCH_USAGE: &str = "\
-usage: kong-pdk-dev bench [options] <plugin-executable>
+Usage: kong-pdk-dev bench [options] <plugin-executable>
 
   -c, --connections N   concurrent connections; a list runs each (default 1,8,64)
   -b, --baseline EXE    the minimal server to compare with (default: bench-raw

@@ -1,4 +1,4 @@
-//! The command line: `gateway` and `check` with their flags.
+//! The command line: the commands, their flags and their help texts.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -6,29 +6,64 @@ use std::process::ExitCode;
 
 use crate::{check, gateway};
 
-/// The usage text.
+/// The usage text: every command in one line each.
 pub const USAGE: &str = "\
-Usage:
-  kong-pdk-dev gateway [-c kong.conf] [--echo-upstream ADDR]
-      Runs a local Kong-compatible gateway: reads kong.conf (default
-      /etc/kong/kong.conf if it exists) and its declarative_config
-      (kong.yml), starts the plugin servers like Kong, proxies HTTP on
-      proxy_listen. KONG_* environment variables override kong.conf.
-      --echo-upstream ADDR  also serve the built-in echo upstream on ADDR
-                            (same as dev_echo_upstream_listen = ADDR)
-  kong-pdk-dev check [--config JSON] <plugin-executable>
-      Checks a plugin executable against Kong's side of the contract and
-      prints a table; exits 1 when a check fails.
-      --config JSON  the plugin config to start the instance with
-                     (default: built from the schema)
-  kong-pdk-dev schema-lua <plugin-executable>
-      Prints the plugin's schema (from its -dump) as a Lua schema.lua
-      module, e.g. to upload a custom plugin's schema to Konnect.
-  kong-pdk-dev bench [options] <plugin-executable>
-      Load-tests a plugin executable like Kong's workers would and compares
-      it with the minimal raw server bench-raw; `bench --help` for options.
-  kong-pdk-dev help | --version
+Usage: kong-pdk-dev <command> [options]
+
+Commands:
+  gateway     run a local Kong-compatible gateway with your plugin servers
+  check       check a plugin executable against Kong's side of the contract
+  bench       load-test a plugin executable like Kong's workers would
+  schema-lua  print a plugin's schema as a Lua schema.lua module
+  new         create a plugin crate (code, tests, kong.conf, Dockerfile)
+  help [command] | --version
+
+`kong-pdk-dev <command> --help` describes a command.
 ";
+
+/// `gateway --help`.
+pub const GATEWAY_USAGE: &str = "\
+Usage: kong-pdk-dev gateway [-c kong.conf] [--echo-upstream ADDR]
+  Runs a local Kong-compatible gateway: reads kong.conf (default
+  /etc/kong/kong.conf if it exists) and its declarative_config (kong.yml),
+  starts the plugin servers like Kong, proxies HTTP on proxy_listen.
+  KONG_* environment variables override kong.conf. Ctrl-C or SIGTERM stops
+  it and its plugin servers.
+  -c, --conf FILE       kong.conf to read (relative paths in it are resolved
+                        against its directory)
+  --echo-upstream ADDR  also serve the built-in echo upstream on ADDR
+                        (same as dev_echo_upstream_listen = ADDR)
+";
+
+/// `check --help`.
+pub const CHECK_USAGE: &str = "\
+Usage: kong-pdk-dev check [--config JSON] <plugin-executable>
+  Checks a plugin executable (kong-pdk, go-pdk or any ProtoBuf:1 server)
+  against Kong's side of the contract: -dump, the socket, instances, each
+  phase, errors. Prints a table; exits 1 when a check fails.
+  --config JSON  the plugin config to start the instance with
+                 (default: built from the schema's defaults)
+";
+
+/// `schema-lua --help`.
+pub const SCHEMA_LUA_USAGE: &str = "\
+Usage: kong-pdk-dev schema-lua <plugin-executable>
+  Prints the plugin's schema (from its -dump) as a Lua schema.lua module:
+  what a control plane that never starts plugin servers (hybrid mode,
+  Konnect) needs to validate the plugin's config.
+";
+
+/// The help text of a command, by name.
+pub fn usage_of(command: &str) -> Option<&'static str> {
+    Some(match command {
+        "gateway" => GATEWAY_USAGE,
+        "check" => CHECK_USAGE,
+        "schema-lua" => SCHEMA_LUA_USAGE,
+        "bench" => crate::bench::BENCH_USAGE,
+        "new" => crate::scaffold::NEW_USAGE,
+        _ => return None,
+    })
+}
 
 /// A parsed command line.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,8 +76,10 @@ pub enum Command {
     Bench(Vec<String>),
     /// `schema-lua <exe>`.
     SchemaLua(PathBuf),
-    /// `help`, `-h`, `--help`.
-    Help,
+    /// `new <name>`.
+    New(crate::scaffold::Options),
+    /// `help`, `-h`, `--help`: the usage, or a command's.
+    Help(&'static str),
     /// `--version`.
     Version,
 }
@@ -58,7 +95,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
         .collect::<Result<_, _>>()?;
     let mut it = args.into_iter();
     let Some(sub) = it.next() else {
-        return Err("missing command (gateway or check)".into());
+        return Err("missing command".into());
     };
     // `-x v`, `-x=v`, `--x v`, `--x=v`.
     fn split(arg: &str) -> Option<(String, Option<String>)> {
@@ -76,8 +113,18 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
             .or_else(|| it.next())
             .ok_or_else(|| format!("flag -{name} needs a value"))
     };
+    let is_help = |arg: &str| matches!(arg, "-h" | "-help" | "--help");
     match sub.as_str() {
-        "help" | "-h" | "--help" | "-help" => Ok(Command::Help),
+        "help" | "-h" | "--help" | "-help" => match it.next() {
+            None => Ok(Command::Help(USAGE)),
+            Some(c) => usage_of(&c)
+                .map(Command::Help)
+                .ok_or_else(|| format!("help: unknown command {c:?}")),
+        },
+        // Whatever else is on the line, `--help` asks for the command's text.
+        command if usage_of(command).is_some() && args_contain_help(&it, is_help) => {
+            Ok(Command::Help(usage_of(command).unwrap_or(USAGE)))
+        }
         "version" | "--version" | "-version" | "-V" => Ok(Command::Version),
         "gateway" => {
             let mut options = gateway::Options::default();
@@ -89,7 +136,6 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
                     Some((k, v)) if k == "echo-upstream" => {
                         options.echo_upstream = Some(value(&k, v, &mut it)?);
                     }
-                    Some((k, _)) if k == "h" || k == "help" => return Ok(Command::Help),
                     _ => return Err(format!("gateway: unexpected argument {arg:?}")),
                 }
             }
@@ -107,7 +153,6 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
                                 .map_err(|e| format!("check: --config is not JSON: {e}"))?,
                         );
                     }
-                    Some((k, _)) if k == "h" || k == "help" => return Ok(Command::Help),
                     Some(_) => return Err(format!("check: unknown flag {arg:?}")),
                     None if exe.is_none() => exe = Some(PathBuf::from(arg)),
                     None => return Err(format!("check: unexpected argument {arg:?}")),
@@ -121,21 +166,35 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
             (Some(exe), None) if !exe.starts_with('-') => Ok(Command::SchemaLua(exe.into())),
             _ => Err("schema-lua: give exactly one plugin executable".into()),
         },
-        other => Err(format!(
-            "unknown command {other:?} (gateway, check, schema-lua or bench)"
-        )),
+        "new" => {
+            use crate::scaffold::{Options, PdkSource};
+            let mut pdk = PdkSource::Default;
+            let mut name = None;
+            while let Some(arg) = it.next() {
+                match split(&arg) {
+                    Some((k, v)) if k == "pdk-path" => {
+                        pdk = PdkSource::Checkout(PathBuf::from(value(&k, v, &mut it)?));
+                    }
+                    Some((k, None)) if k == "no-patch" => pdk = PdkSource::CratesIo,
+                    Some(_) => return Err(format!("new: unknown flag {arg:?}")),
+                    None if name.is_none() => name = Some(arg),
+                    None => return Err(format!("new: unexpected argument {arg:?}")),
+                }
+            }
+            let name = name.ok_or("new: missing the plugin name")?;
+            Ok(Command::New(Options { name, pdk }))
+        }
+        other => Err(format!("unknown command {other:?}")),
     }
+}
+
+/// Whether the rest of the line asks for help.
+fn args_contain_help(rest: &std::vec::IntoIter<String>, is_help: impl Fn(&str) -> bool) -> bool {
+    rest.as_slice().iter().any(|a| is_help(a))
 }
 
 /// `bench`: its own single-threaded runtime, the other core is the plugin's.
 fn bench(args: &[String]) -> ExitCode {
-    if args
-        .iter()
-        .any(|a| a == "-h" || a == "--help" || a == "-help")
-    {
-        print!("{}", crate::bench::BENCH_USAGE);
-        return ExitCode::SUCCESS;
-    }
     crate::bench::main(args)
 }
 
@@ -144,13 +203,22 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let command = match parse(args) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("kong-pdk-dev: {e}\n\n{USAGE}");
+            let usage = std::env::args()
+                .nth(1)
+                .and_then(|c| usage_of(&c))
+                .unwrap_or(USAGE);
+            eprintln!("kong-pdk-dev: {e}\n\n{usage}");
             return ExitCode::from(2);
         }
     };
     match &command {
         Command::Bench(args) => return bench(args),
         Command::SchemaLua(exe) => return crate::lua_schema::main(exe),
+        Command::New(options) => return crate::scaffold::main(options),
+        Command::Help(text) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
         _ => {}
     }
     // The gateway holds SIGTERM/SIGINT from here until its handlers exist,
@@ -173,8 +241,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     match command {
         Command::Bench(args) => bench(&args),
         Command::SchemaLua(exe) => crate::lua_schema::main(&exe),
-        Command::Help => {
-            print!("{USAGE}");
+        Command::New(options) => crate::scaffold::main(&options),
+        Command::Help(text) => {
+            print!("{text}");
             ExitCode::SUCCESS
         }
         Command::Version => {
@@ -256,6 +325,14 @@ mod tests {
         assert!(parse(args(&["gateway", "-x"])).is_err());
         assert!(parse(args(&["check"])).is_err());
         assert!(parse(args(&[])).is_err());
-        assert_eq!(parse(args(&["--help"])).unwrap(), Command::Help);
+        assert_eq!(parse(args(&["--help"])).unwrap(), Command::Help(USAGE));
+        assert_eq!(
+            parse(args(&["new", "--pdk-path=/src", "demo"])).unwrap(),
+            Command::New(crate::scaffold::Options {
+                name: "demo".into(),
+                pdk: crate::scaffold::PdkSource::Checkout("/src".into()),
+            })
+        );
+        assert!(parse(args(&["new"])).is_err());
     }
 }

@@ -33,6 +33,7 @@ pub mod prefix_lock;
 pub mod proxy;
 pub mod router;
 pub mod rpc;
+pub mod scaffold;
 pub mod serve;
 pub mod setup;
 pub mod supervisor;

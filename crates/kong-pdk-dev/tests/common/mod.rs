@@ -198,7 +198,8 @@ impl Gateway {
         }
     }
 
-    fn wait_ready(&self) {
+    /// Waits until the gateway says it is ready; fails the test if it does not start.
+    pub fn wait_ready(&self) {
         let ready = self.wait_until(Duration::from_secs(60), |log| {
             log.contains("kong-pdk-dev ready") || log.contains("gateway not started")
         });
