@@ -53,12 +53,15 @@ Usage: kong-pdk-dev bench [options] <plugin-executable>
 
   -c, --connections N   concurrent connections; a list runs each (default 1,8,64)
   -b, --baseline EXE    the minimal server to compare with (default: bench-raw
-                        next to this executable; \"none\" to skip)
+                        next to this executable; \"none\" to skip). It replays
+                        the PDK calls the plugin made in a sanity event, so
+                        both sides put the same traffic on the socket
       --json            print the results as JSON instead of a table
   -w, --warmup SECS     warm-up before measuring (default 1)
   -d, --duration SECS   measured time (default 5)
   -n, --max-events N    stop after N measured events (default 10000000)
-      --config JSON     instance config (default {\"message\":\"bench\"})
+      --config JSON     instance config; the schema's defaults fill the rest
+                        (default {}: defaults only)
       --phase NAME      event to send (default access)
       --compare-layer   also measure the executable with its call layer off
                         (KONG_PDK_CALL_LAYER=off), side by side
@@ -70,7 +73,11 @@ Usage: kong-pdk-dev bench [options] <plugin-executable>
 
 Kong's answers describe one request (see REQUEST_HEADERS in bench.rs):
 GET /orders?page=2 with Host, User-Agent, Accept, X-Request-ID,
-X-Forwarded-For and Authorization: Bearer bench-key-0001.
+X-Forwarded-For and Authorization: Bearer bench-key-0001; every consumer
+exists. A plugin that answers it with kong.response.exit needs a --config
+that lets it through, e.g. for rust-key-auth:
+  --config '{\"key_names\":[\"authorization\"],\"keys\":[{\"key\":\"Bearer bench-key-0001\",\"consumer\":\"bench\"}]}'
+A build path with a `debug` component gets a warning: measure release builds.
 ";
 
 impl BenchArgs {
@@ -84,7 +91,7 @@ impl BenchArgs {
             warmup: Duration::from_secs(1),
             duration: Duration::from_secs(5),
             max_events: 10_000_000,
-            config: r#"{"message":"bench"}"#.into(),
+            config: "{}".into(),
             phase: "access".into(),
             compare_layer: false,
             also_env: Vec::new(),
@@ -315,6 +322,15 @@ fn answer(call: &Call) -> Reply {
         "kong.request.get_host" => s("127.0.0.1"),
         "kong.client.get_ip" | "kong.client.get_forwarded_ip" => s("127.0.0.1"),
         "kong.log.serialize" => Reply::Frame(answers().serialize.clone()),
+        // Every consumer exists.
+        "kong.client.load_consumer" => {
+            let by = call.decode::<pb::ConsumerSpec>();
+            Reply::message(&pb::Consumer {
+                id: "5a1c0b8e-0000-4000-8000-00000000bea7".into(),
+                username: if by.by_username { by.id } else { String::new() },
+                ..pb::Consumer::default()
+            })
+        }
         "kong.response.get_status" | "kong.service.response.get_status" => {
             Reply::message(&pb::Int { v: 200 })
         }
@@ -410,7 +426,8 @@ pub async fn drive(
 }
 
 /// The config as Kong sends it: defaults from the plugin's schema (when
-/// given), then Kong's extra keys.
+/// given), then Kong's extra keys. `given` says whether `--config` was
+/// set, for the error.
 fn kong_config(
     name: &str,
     fields: &str,
@@ -422,13 +439,109 @@ fn kong_config(
         return Err("--config must be a JSON object".into());
     }
     let json = match schema {
-        Some(schema) => kong_pdk::schema::validate_config(schema, &json)
-            .map_err(|errors| format!("--config: {}", errors.join("; ")))?,
+        Some(schema) => kong_pdk::schema::validate_config(schema, &json).map_err(|errors| {
+            let required = required_without_default(schema);
+            let mut message = format!(
+                "the config {fields} (with the schema's defaults) is not valid for {name}: {}",
+                errors.join("; ")
+            );
+            if !required.is_empty() {
+                message.push_str(&format!(
+                    "\n{name} needs --config with: {} (required, no default)",
+                    required.join(", ")
+                ));
+            }
+            message
+        })?,
         None => json,
     };
     Ok(kong_pdk_test::KongKeys::global(1)
         .add_to(name, json)
         .to_string())
+}
+
+/// The config fields a plugin's schema requires and gives no default.
+fn required_without_default(schema: &serde_json::Value) -> Vec<String> {
+    let config_fields = schema["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|f| f.get("config"))
+        .and_then(|c| c["fields"].as_array());
+    config_fields
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.as_object()?.iter().next())
+        .filter(|(_, def)| def["required"] == true && def.get("default").is_none())
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+/// The PDK calls the plugin makes for one event, recorded from two sanity
+/// events (the second, so that anything done once per instance is past)
+/// so that the baseline can replay them: `None` when they change from
+/// event to event, `Err` when the event does not run to its end.
+fn record_calls(
+    exe: &Path,
+    name: &str,
+    phase: &str,
+    config: &str,
+) -> Result<Option<Vec<Call>>, String> {
+    let server =
+        PluginProcess::start(exe).map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let mut conn = Connection::connect(server.socket())
+            .await
+            .map_err(|e| e.to_string())?;
+        let id = conn
+            .start_instance(name, config)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the plugin refused to start an instance with the config")?
+            .instance_id;
+        let mut events = Vec::new();
+        for _ in 0..2 {
+            let result = conn
+                .handle_event(id, phase, answer)
+                .await
+                .map_err(|e| e.to_string())?;
+            match &result.end {
+                EventEnd::Returned => {}
+                EventEnd::Exit(exit) => {
+                    let body = String::from_utf8_lossy(&exit.body);
+                    return Err(format!(
+                        "the {phase} event ended with kong.response.exit({}, {:?}): bench measures events that run to their end; give a --config under which the plugin lets bench's request through (see --help for the request)",
+                        exit.status,
+                        body.chars().take(200).collect::<String>()
+                    ));
+                }
+                other => return Err(format!("the {phase} event ended with {other:?}")),
+            }
+            events.push(result.calls);
+        }
+        let second = events.pop().unwrap_or_default();
+        Ok((events.pop().unwrap_or_default() == second).then_some(second))
+    })
+}
+
+/// The baseline's config: the plugin's, plus the calls to replay
+/// (`[method, hex-encoded args]` pairs).
+fn replay_config(config: &str, calls: &[Call]) -> String {
+    let mut json: serde_json::Value = serde_json::from_str(config).unwrap_or_default();
+    json["replay"] = calls
+        .iter()
+        .map(|c| serde_json::json!([c.method, hex(&c.args)]))
+        .collect();
+    json.to_string()
+}
+
+/// Lower-case hex, as `bench-raw` decodes it.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The `Schema` of `exe -dump`, when the executable gives one.
@@ -478,6 +591,8 @@ struct Variant {
     key: String,
     exe: PathBuf,
     env: Vec<(String, String)>,
+    /// Its instance config, when not the plugin's.
+    config: Option<String>,
 }
 
 /// Starts `variant` like Kong does and drives it.
@@ -520,8 +635,9 @@ fn measure(
 }
 
 /// The servers one run measures: the plugin, then optionally the plugin
-/// with its call layer off, then optionally the baseline.
-fn variants(args: &BenchArgs) -> Vec<Variant> {
+/// with its call layer off, then optionally the baseline, replaying
+/// `recorded` calls.
+fn variants(args: &BenchArgs, config: &str, recorded: Option<&[Call]>) -> Vec<Variant> {
     let name = args
         .executable
         .file_name()
@@ -532,6 +648,7 @@ fn variants(args: &BenchArgs) -> Vec<Variant> {
         key,
         exe: args.executable.clone(),
         env,
+        config: None,
     };
     let mut out = vec![with_env(name.clone(), "plugin".into(), Vec::new())];
     if args.compare_layer {
@@ -552,12 +669,13 @@ fn variants(args: &BenchArgs) -> Vec<Variant> {
             vec![(k.clone(), v.clone())],
         ));
     }
-    if let Some(exe) = &args.baseline {
+    if let (Some(exe), Some(calls)) = (&args.baseline, recorded) {
         out.push(Variant {
             label: "baseline".into(),
             key: "baseline".into(),
             exe: exe.clone(),
             env: Vec::new(),
+            config: Some(replay_config(config, calls)),
         });
     }
     out
@@ -613,7 +731,32 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let variants = variants(&args);
+    // One sanity event before the load: it fails early with a clear
+    // message, and records the calls the baseline replays.
+    let recorded = match record_calls(&args.executable, &name, &args.phase, &config) {
+        Ok(calls) => calls,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match (&args.baseline, &recorded) {
+        (Some(exe), Some(calls)) => eprintln!(
+            "baseline: {} replaying the plugin's {} PDK call(s) per event ({}), without the plugin's code",
+            exe.display(),
+            calls.len(),
+            calls
+                .iter()
+                .map(|c| c.method.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        (Some(_), None) => eprintln!(
+            "no baseline comparison: the plugin's PDK calls change from event to event, so no fixed replay makes the same calls"
+        ),
+        (None, _) => {}
+    }
+    let variants = variants(&args, &config, recorded.as_deref());
     // Per connection count, each server's label, JSON key and median report.
     type Medians = Vec<(String, String, Report)>;
     let mut rows: Vec<(usize, Medians)> = Vec::new();
@@ -622,7 +765,8 @@ pub fn main(args: &[String]) -> ExitCode {
         // Interleaved, so that the machine's drift hits every server alike.
         for _ in 0..args.rounds {
             for (variant, runs) in variants.iter().zip(&mut runs) {
-                match measure(variant, &args, connections, &config) {
+                let config = variant.config.as_deref().unwrap_or(&config);
+                match measure(variant, &args, connections, config) {
                     Ok(r) => runs.push(r),
                     Err(e) => {
                         eprintln!("bench failed: {e}");
@@ -779,5 +923,35 @@ mod tests {
         assert_eq!(c["__seq__"], 1);
         assert_eq!(c["a"], 1);
         assert!(kong_config("p", "[]", None).is_err());
+    }
+
+    #[test]
+    fn the_fields_to_give_are_the_required_ones_without_default() {
+        let schema = serde_json::json!({"fields": [
+            {"protocols": {"type": "set"}},
+            {"config": {"type": "record", "fields": [
+                {"keys": {"type": "array", "required": true}},
+                {"header": {"type": "string", "required": true, "default": "x"}},
+                {"note": {"type": "string"}}
+            ]}}
+        ]});
+        assert_eq!(required_without_default(&schema), ["keys"]);
+        let err = kong_config("p", "{}", Some(&schema)).unwrap_err();
+        assert!(err.contains("p needs --config with: keys"), "{err}");
+    }
+
+    #[test]
+    fn the_baseline_config_carries_the_calls_in_hex() {
+        let calls = [Call {
+            method: "kong.request.get_header".into(),
+            args: vec![0x0a, 0x01, 0xff],
+        }];
+        let config: serde_json::Value =
+            serde_json::from_str(&replay_config(r#"{"__seq__":1}"#, &calls)).unwrap();
+        assert_eq!(config["__seq__"], 1);
+        assert_eq!(
+            config["replay"],
+            serde_json::json!([["kong.request.get_header", "0a01ff"]])
+        );
     }
 }

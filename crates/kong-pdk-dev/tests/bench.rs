@@ -113,6 +113,89 @@ fn the_many_call_variant_prints_a_table() {
         .find(|l| l.starts_with("bench-plugin"))
         .unwrap();
     assert!(plugin_row.contains(" 3.00 "), "{table}");
+    // The baseline replays those three calls, not the ten written.
+    let baseline_row = table.lines().find(|l| l.starts_with("baseline")).unwrap();
+    assert!(baseline_row.contains(" 3.00 "), "{table}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "replaying the plugin's 3 PDK call(s) per event (kong.request.get_header, kong.request.get_headers, kong.response.set_header)"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_baseline_replays_the_plugins_own_calls() {
+    let auth = common::example("rust-key-auth");
+    let out = bench(&[
+        "-c",
+        "1",
+        "-b",
+        BENCH_RAW,
+        "--config",
+        r#"{"key_names":["authorization"],"keys":[{"key":"Bearer bench-key-0001","consumer":"bench"}]}"#,
+        "--json",
+        auth.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("kong.client.load_consumer, kong.client.authenticate"),
+        "{stderr}"
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let row = &rows[0];
+    assert_eq!(row["plugin"]["round_trips_per_event"], 5.0, "{row}");
+    assert_eq!(row["baseline"]["round_trips_per_event"], 5.0, "{row}");
+}
+
+#[test]
+fn without_config_the_schema_defaults_apply_or_the_missing_fields_are_named() {
+    // rust-hello: every field has a default, so it runs as is.
+    let hello = common::example("rust-hello");
+    let out = bench(&["-c", "1", "-b", "none", hello.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // rust-api-auth requires `keys`.
+    let api = common::example("rust-api-auth");
+    let out = bench(&["-c", "1", api.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("rust-api-auth needs --config with: keys (required, no default)"),
+        "{stderr}"
+    );
+
+    // rust-key-auth's defaults are valid, but it answers bench's request
+    // (no key) with 401: said, with the plugin's own answer.
+    let key = common::example("rust-key-auth");
+    let out = bench(&["-c", "1", key.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            r#"ended with kong.response.exit(401, "{\"message\":\"No API key found in request\"}")"#
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_debug_build_is_benchmarked_with_a_warning() {
+    // The test binaries are debug builds unless built with --release.
+    let hello = common::example("rust-hello");
+    let out = bench(&["-c", "1", "-b", "none", hello.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.contains("looks like a debug build"),
+        hello.components().any(|c| c.as_os_str() == "debug"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -1,10 +1,14 @@
-//! `bench-raw`: the benchmark baseline. Per event it makes the same PDK
-//! calls as `bench-plugin` and the `rust-hello` example — `calls - 1`
+//! `bench-raw`: the benchmark baseline, written straight against the
+//! framing, with no PDK, no handler machinery and no checks beyond what the
+//! protocol needs: the practical limit of a plugin server on this protocol.
+//! Not for production.
+//!
+//! Per event it either replays a recorded call list (`replay` in the
+//! instance config: `[method, hex args]` pairs, what `kong-pdk-dev bench`
+//! records from the plugin under test), or makes the same PDK calls as
+//! `bench-plugin` and the `rust-hello` example — `calls - 1`
 //! `kong.request.get_header` calls, then one `kong.response.set_header`
-//! (`calls` from the instance config, default 2, i.e. exactly rust-hello)
-//! — but written straight against the framing, with no PDK, no handler
-//! machinery and no checks beyond what the protocol needs: the practical
-//! limit of a plugin server on this protocol. Not for production.
+//! (`calls` from the instance config, default 2, i.e. exactly rust-hello).
 //!
 //! Usage: `bench-raw -kong-prefix <dir>` (listens on `<dir>/<exe name>.socket`).
 
@@ -55,6 +59,34 @@ fn main() {
 struct Instance {
     message: String,
     calls: u64,
+    /// Recorded calls (method, encoded args) sent instead, when given.
+    replay: Option<Vec<(Vec<u8>, Vec<u8>)>>,
+}
+
+/// `[[method, hex], …]` → (method, bytes) pairs.
+fn parse_replay(json: &serde_json::Value) -> std::io::Result<Option<Vec<(Vec<u8>, Vec<u8>)>>> {
+    let Some(list) = json.as_array() else {
+        return Ok(None);
+    };
+    let bad = || std::io::Error::other("replay: expected [[method, hex args], ...]");
+    let unhex = |h: &str| -> Option<Vec<u8>> {
+        (h.len() % 2 == 0)
+            .then(|| {
+                (0..h.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(h.get(i..i + 2)?, 16).ok())
+                    .collect()
+            })
+            .flatten()
+    };
+    list.iter()
+        .map(|pair| {
+            let method = pair[0].as_str().ok_or_else(bad)?;
+            let args = pair[1].as_str().and_then(unhex).ok_or_else(bad)?;
+            Ok((method.as_bytes().to_vec(), args))
+        })
+        .collect::<std::io::Result<Vec<_>>>()
+        .map(Some)
 }
 
 /// Instances by id, shared by all connections (Kong starts an instance on
@@ -95,6 +127,7 @@ async fn serve(stream: UnixStream) -> std::io::Result<()> {
                 let instance = Instance {
                     message: config["message"].as_str().unwrap_or("Kong!").to_owned(),
                     calls: config["calls"].as_u64().unwrap_or(2).max(1),
+                    replay: parse_replay(&config["replay"])?,
                 };
                 INSTANCES
                     .lock()
@@ -116,6 +149,23 @@ async fn serve(stream: UnixStream) -> std::io::Result<()> {
                 else {
                     return Ok(()); // unknown instance: close, as Kong expects
                 };
+                if let Some(calls) = &instance.replay {
+                    for (method, args) in calls {
+                        frame(&mut out, method);
+                        frame(&mut out, args);
+                        io.get_mut().write_all(&out).await?;
+                        read_frame(&mut io, &mut buf).await?;
+                        out.clear();
+                    }
+                    frame(&mut out, b"");
+                    let ret = pb::RpcReturn {
+                        sequence: call.sequence,
+                        r#return: None,
+                    };
+                    frame(&mut out, &ret.encode_to_vec());
+                    io.get_mut().write_all(&out).await?;
+                    continue;
+                }
                 let mut host = String::new();
                 for n in 1..instance.calls {
                     let name = if n == 1 {
