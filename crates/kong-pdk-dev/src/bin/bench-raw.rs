@@ -59,12 +59,15 @@ fn main() {
 struct Instance {
     message: String,
     calls: u64,
-    /// Recorded calls (method, encoded args) sent instead, when given.
-    replay: Option<Vec<(Vec<u8>, Vec<u8>)>>,
+    /// Recorded calls sent instead, when given.
+    replay: Option<Vec<RecordedCall>>,
 }
 
+/// A recorded PDK call: the method name and the encoded arguments.
+type RecordedCall = (Vec<u8>, Vec<u8>);
+
 /// `[[method, hex], …]` → (method, bytes) pairs.
-fn parse_replay(json: &serde_json::Value) -> std::io::Result<Option<Vec<(Vec<u8>, Vec<u8>)>>> {
+fn parse_replay(json: &serde_json::Value) -> std::io::Result<Option<Vec<RecordedCall>>> {
     let Some(list) = json.as_array() else {
         return Ok(None);
     };
