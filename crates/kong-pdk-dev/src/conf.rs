@@ -12,6 +12,7 @@
 //! | `pluginserver_<name>_query_cmd` | `/usr/local/bin/<name> -dump` if it exists | required |
 //! | `declarative_config` | none | the `kong.yml` to serve |
 //! | `dev_echo_upstream_listen` | none | kong-pdk-dev only: address of the built-in echo upstream |
+//! | `nginx_main_env` | none | `NAME` or `NAME=value` (several with `; env `): what started plugin servers get of the environment, besides `TZ` |
 //!
 //! Every setting can be overridden by the environment variable `KONG_<SETTING>`
 //! (upper case), e.g. `KONG_PROXY_LISTEN` or
@@ -113,8 +114,44 @@ pub struct KongConf {
     pub declarative_config: Option<PathBuf>,
     /// Where the built-in echo upstream listens, if anywhere.
     pub echo_upstream_listen: Option<SocketAddr>,
+    /// The environment of started plugin servers: nginx gives its workers
+    /// (which start them) only `TZ` and what `env` directives name; Kong
+    /// writes `nginx_main_env` as one.
+    pub server_env: Vec<(String, String)>,
     /// Non-fatal findings (ignored listeners, misspelled keys, …).
     pub warnings: Vec<String>,
+}
+
+/// What an nginx worker's environment holds: `TZ` and each variable an
+/// `env` directive names (`NAME` keeps the inherited value, `NAME=value`
+/// sets one). `nginx_main_env` is one directive's argument; the usual way
+/// to declare several is `A; env B`.
+pub fn worker_environment(
+    nginx_main_env: Option<&str>,
+    inherited: impl IntoIterator<Item = (String, String)>,
+) -> Vec<(String, String)> {
+    let inherited: BTreeMap<String, String> = inherited.into_iter().collect();
+    let mut out = BTreeMap::new();
+    if let Some(tz) = inherited.get("TZ") {
+        out.insert("TZ".to_owned(), tz.clone());
+    }
+    for item in nginx_main_env.unwrap_or("").split(';') {
+        let item = item.trim();
+        let item = item.strip_prefix("env ").map_or(item, str::trim);
+        match item.split_once('=') {
+            Some((name, value)) if !name.is_empty() => {
+                out.insert(name.to_owned(), value.to_owned());
+            }
+            Some(_) => {}
+            None if item.is_empty() => {}
+            None => {
+                if let Some(value) = inherited.get(item) {
+                    out.insert(item.to_owned(), value.clone());
+                }
+            }
+        }
+    }
+    out.into_iter().collect()
 }
 
 /// Parses the text of a kong.conf file into `key → value` (last one wins), the
@@ -338,6 +375,11 @@ impl KongConf {
             _ => None,
         };
 
+        let server_env = worker_environment(
+            s.get("nginx_main_env").map(|e| e.value).as_deref(),
+            std::env::vars(),
+        );
+
         let names_setting = s.get("pluginserver_names");
         let names: Vec<String> = names_setting
             .as_ref()
@@ -438,6 +480,7 @@ impl KongConf {
             pluginservers,
             declarative_config,
             echo_upstream_listen,
+            server_env,
             warnings,
         })
     }
@@ -498,6 +541,38 @@ pub fn resolve_addr(addr: &str) -> Result<SocketAddr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_worker_environment_is_tz_and_what_env_directives_name() {
+        let inherited = [
+            ("TZ", "UTC"),
+            ("PATH", "/bin"),
+            ("KONG_PDK_LOG", "debug"),
+            ("HOME", "/root"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let env = |setting| worker_environment(setting, inherited.clone());
+        let pairs = |list: &[(&str, &str)]| {
+            list.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(env(None), pairs(&[("TZ", "UTC")]));
+        assert_eq!(
+            env(Some("KONG_PDK_LOG")),
+            pairs(&[("KONG_PDK_LOG", "debug"), ("TZ", "UTC")])
+        );
+        assert_eq!(
+            env(Some(
+                "KONG_PDK_LOG; env KONG_PDK_CALL_LAYER=off; env ABSENT"
+            )),
+            pairs(&[
+                ("KONG_PDK_CALL_LAYER", "off"),
+                ("KONG_PDK_LOG", "debug"),
+                ("TZ", "UTC")
+            ])
+        );
+    }
 
     fn conf(text: &str, env: &[(&str, &str)]) -> Result<KongConf> {
         KongConf::parse(

@@ -152,6 +152,7 @@ pub async fn run(options: Options, mut termination: Termination) -> Result<()> {
             &ps.name,
             &cmd.value,
             conf.dir.clone(),
+            conf.server_env.clone(),
             reset,
         ));
     }

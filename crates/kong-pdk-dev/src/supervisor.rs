@@ -52,13 +52,15 @@ pub struct Supervised {
 }
 
 impl Supervised {
-    /// Starts `cmd` for server `name` in `dir`; `on_spawn` runs after every
+    /// Starts `cmd` for server `name` in `dir` with exactly `env` as its
+    /// environment (as an nginx worker would); `on_spawn` runs after every
     /// restart (not the first start), e.g. to forget the old process's
     /// instances.
     pub fn start(
         name: &str,
         cmd: &str,
         dir: PathBuf,
+        env: Vec<(String, String)>,
         on_restart: impl Fn() + Send + Sync + 'static,
     ) -> Supervised {
         let pid = Arc::new(AtomicU32::new(0));
@@ -68,6 +70,7 @@ impl Supervised {
             name.to_owned(),
             cmd.to_owned(),
             dir,
+            env,
             Arc::clone(&pid),
             Arc::clone(&observed),
             stopped,
@@ -121,6 +124,7 @@ async fn supervise(
     name: String,
     cmd: String,
     dir: PathBuf,
+    env: Vec<(String, String)>,
     pid_slot: Arc<AtomicU32>,
     observed: Shared,
     mut stop: watch::Receiver<bool>,
@@ -138,6 +142,8 @@ async fn supervise(
             .arg("-c")
             .arg(format!("exec {cmd}"))
             .current_dir(&dir)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -209,3 +209,37 @@ async fn the_example_kong_conf_and_kong_yml_are_valid() {
     used.dedup();
     assert_eq!(used, common::EXAMPLES, "kong.yml uses all seven plugins");
 }
+
+/// Like nginx's workers, which start them in Kong, plugin servers get only
+/// `TZ` and what `nginx_main_env` names of the gateway's environment.
+#[test]
+fn plugin_servers_get_only_the_environment_nginx_main_env_names() {
+    let started = |extra_conf: &str| {
+        let config = common::Config {
+            plugins: &["rust-hello"],
+            yml: "_format_version: \"3.0\"\n",
+            extra_conf,
+        };
+        let (dir, conf) = common::write_conf(&config);
+        let gw = Gateway::spawn(dir, &conf, &[("KONG_PDK_LOG", "verbose")]);
+        gw.wait_ready();
+        // The server's start-up line comes after its level is set.
+        assert!(
+            gw.wait_for("Listening on socket", Duration::from_secs(20)),
+            "{}",
+            gw.log()
+        );
+        gw.log()
+    };
+    let warning = r#"KONG_PDK_LOG="verbose" is not a level"#;
+    let log = started("");
+    assert!(
+        !log.contains(warning),
+        "KONG_PDK_LOG reached the server:\n{log}"
+    );
+    let log = started("nginx_main_env = KONG_PDK_LOG\n");
+    assert!(
+        log.contains(warning),
+        "nginx_main_env did not pass it:\n{log}"
+    );
+}
