@@ -16,7 +16,7 @@ use crate::prefix_lock::PrefixLock;
 use crate::proxy::Proxy;
 use crate::serve::ResponseFuture;
 use crate::setup::{self, Setup};
-use crate::supervisor::{Observed, Supervised};
+use crate::supervisor::{Launch, Observed, Supervised};
 use kong_pdk::server::Termination;
 
 /// Options of `kong-pdk-dev gateway`.
@@ -148,13 +148,13 @@ pub async fn run(options: Options, mut termination: Termination) -> Result<()> {
                 s.reset();
             }
         };
-        supervised.push(Supervised::start(
-            &ps.name,
-            &cmd.value,
-            conf.dir.clone(),
-            conf.server_env.clone(),
-            reset,
-        ));
+        let launch = Launch {
+            name: ps.name.clone(),
+            cmd: cmd.value.clone(),
+            dir: conf.dir.clone(),
+            env: conf.server_env.clone(),
+        };
+        supervised.push(Supervised::start(launch, reset));
     }
     let interrupted = tokio::select! {
         () = wait_for_sockets(&setup, &supervised) => None,

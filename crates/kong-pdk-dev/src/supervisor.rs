@@ -52,32 +52,23 @@ pub struct Supervised {
 }
 
 impl Supervised {
-    /// Starts `cmd` for server `name` in `dir` with exactly `env` as its
-    /// environment (as an nginx worker would); `on_spawn` runs after every
+    /// Starts a plugin server as `launch` says; `on_spawn` runs after every
     /// restart (not the first start), e.g. to forget the old process's
     /// instances.
-    pub fn start(
-        name: &str,
-        cmd: &str,
-        dir: PathBuf,
-        env: Vec<(String, String)>,
-        on_restart: impl Fn() + Send + Sync + 'static,
-    ) -> Supervised {
+    pub fn start(launch: Launch, on_restart: impl Fn() + Send + Sync + 'static) -> Supervised {
         let pid = Arc::new(AtomicU32::new(0));
         let observed = Shared::default();
         let (stop, stopped) = watch::channel(false);
+        let name = launch.name.clone();
         let task = tokio::spawn(supervise(
-            name.to_owned(),
-            cmd.to_owned(),
-            dir,
-            env,
+            launch,
             Arc::clone(&pid),
             Arc::clone(&observed),
             stopped,
             Box::new(on_restart),
         ));
         Supervised {
-            name: name.to_owned(),
+            name,
             pid,
             observed,
             stop,
@@ -120,16 +111,32 @@ pub fn send_signal(pid: u32, signal: i32) -> std::io::Result<()> {
     }
 }
 
+/// How to start one plugin server.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// The server's name.
+    pub name: String,
+    /// Its start command, run with `/bin/sh -c "exec …"`.
+    pub cmd: String,
+    /// The directory the command runs in.
+    pub dir: PathBuf,
+    /// Its whole environment (as an nginx worker would give it).
+    pub env: Vec<(String, String)>,
+}
+
 async fn supervise(
-    name: String,
-    cmd: String,
-    dir: PathBuf,
-    env: Vec<(String, String)>,
+    launch: Launch,
     pid_slot: Arc<AtomicU32>,
     observed: Shared,
     mut stop: watch::Receiver<bool>,
     on_restart: Box<dyn Fn() + Send + Sync>,
 ) {
+    let Launch {
+        name,
+        cmd,
+        dir,
+        env,
+    } = launch;
     let mut next_spawn = Instant::now();
     let mut first = true;
     loop {
