@@ -1,36 +1,4 @@
-//! # kong-pdk
-//!
-//! Write [Kong Gateway](https://konghq.com) external plugins in Rust.
-//!
-//! A plugin is a config type (serde + [`derive@Schema`]) with async phase
-//! handlers ([`Plugin`]); `main` calls [`run`] with the plugin's version and
-//! priority. `cargo build` gives the executable Kong starts, queries with
-//! `-dump` and talks to over `<kong-prefix>/<name>.socket`.
-//!
-//! ```no_run
-//! use kong_pdk::{Kong, PhaseResult, Plugin, Schema};
-//! use serde::Deserialize;
-//!
-//! #[derive(Deserialize, Schema)]
-//! struct Config {
-//!     #[kong(default = "hello")]
-//!     message: String,
-//! }
-//!
-//! #[kong_pdk::plugin]
-//! impl Plugin for Config {
-//!     async fn access(&self, kong: &mut Kong) -> PhaseResult {
-//!         let host = kong.request().get_header("host").await?;
-//!         let greeting = format!("Rust says {} to {host}", self.message);
-//!         kong.response().set_header("x-hello-from-rust", &greeting).await?;
-//!         Ok(())
-//!     }
-//! }
-//!
-//! fn main() -> std::process::ExitCode {
-//!     kong_pdk::run::<Config>("0.1.0", 1)
-//! }
-//! ```
+#![doc = include_str!("../README.md")]
 //!
 //! Layout: [`Plugin`] and [`Phase`] (the trait and phases), [`Kong`] and [`pdk`] (the PDK
 //! calls), [`schema`] (config schemas), [`server`] (the process Kong runs).
