@@ -140,11 +140,9 @@ async fn the_generated_crate_passes_its_tests_and_runs_under_the_gateway() {
 
 #[test]
 fn the_dockerfile_in_docs_deploy_is_the_one_new_writes() {
-    let deploy = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/DEPLOY.md"
-    ))
-    .unwrap();
+    let deploy =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/DEPLOY.md"))
+            .unwrap();
     let files = kong_pdk_dev::scaffold::render("my-plugin", None);
     let dockerfile = &files.iter().find(|(p, _)| *p == "Dockerfile").unwrap().1;
     assert!(
