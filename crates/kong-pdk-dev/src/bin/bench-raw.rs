@@ -113,6 +113,21 @@ fn frame(out: &mut Vec<u8>, payload: &[u8]) {
     out.extend_from_slice(payload);
 }
 
+/// One PDK call: the method and args frames, then Kong's answer into `buf`.
+async fn pdk_call(
+    io: &mut BufReader<UnixStream>,
+    out: &mut Vec<u8>,
+    buf: &mut Vec<u8>,
+    method: &[u8],
+    args: &[u8],
+) -> std::io::Result<()> {
+    frame(out, method);
+    frame(out, args);
+    io.get_mut().write_all(out).await?;
+    out.clear();
+    read_frame(io, buf).await
+}
+
 async fn serve(stream: UnixStream) -> std::io::Result<()> {
     let mut io = BufReader::new(stream);
     let mut buf = Vec::with_capacity(256);
@@ -154,52 +169,49 @@ async fn serve(stream: UnixStream) -> std::io::Result<()> {
                 };
                 if let Some(calls) = &instance.replay {
                     for (method, args) in calls {
-                        frame(&mut out, method);
-                        frame(&mut out, args);
-                        io.get_mut().write_all(&out).await?;
-                        read_frame(&mut io, &mut buf).await?;
-                        out.clear();
+                        pdk_call(&mut io, &mut out, &mut buf, method, args).await?;
                     }
-                    frame(&mut out, b"");
-                    let ret = pb::RpcReturn {
-                        sequence: call.sequence,
-                        r#return: None,
-                    };
-                    frame(&mut out, &ret.encode_to_vec());
-                    io.get_mut().write_all(&out).await?;
-                    continue;
-                }
-                let mut host = String::new();
-                for n in 1..instance.calls {
-                    let name = if n == 1 {
-                        "host"
-                    } else {
-                        HEADERS[(n as usize) % HEADERS.len()]
-                    };
-                    frame(&mut out, b"kong.request.get_header");
-                    frame(&mut out, &pb::Str { v: name.into() }.encode_to_vec());
-                    io.get_mut().write_all(&out).await?;
-                    read_frame(&mut io, &mut buf).await?;
-                    let value = pb::Str::decode(&buf[..]).map_err(std::io::Error::other)?.v;
-                    if n == 1 {
-                        host = value;
+                } else {
+                    let mut host = String::new();
+                    for n in 1..instance.calls {
+                        let name = if n == 1 {
+                            "host"
+                        } else {
+                            HEADERS[(n as usize) % HEADERS.len()]
+                        };
+                        let args = pb::Str { v: name.into() }.encode_to_vec();
+                        pdk_call(
+                            &mut io,
+                            &mut out,
+                            &mut buf,
+                            b"kong.request.get_header",
+                            &args,
+                        )
+                        .await?;
+                        let value = pb::Str::decode(&buf[..]).map_err(std::io::Error::other)?.v;
+                        if n == 1 {
+                            host = value;
+                        }
                     }
-                    out.clear();
+                    let kv = pb::Kv {
+                        k: "x-hello-from-rust".into(),
+                        v: Some(pb::Value {
+                            kind: Some(pb::ValueKind::StringValue(format!(
+                                "Rust says {} to {host}",
+                                instance.message
+                            ))),
+                        }),
+                    };
+                    let args = kv.encode_to_vec();
+                    pdk_call(
+                        &mut io,
+                        &mut out,
+                        &mut buf,
+                        b"kong.response.set_header",
+                        &args,
+                    )
+                    .await?;
                 }
-                let kv = pb::Kv {
-                    k: "x-hello-from-rust".into(),
-                    v: Some(pb::Value {
-                        kind: Some(pb::ValueKind::StringValue(format!(
-                            "Rust says {} to {host}",
-                            instance.message
-                        ))),
-                    }),
-                };
-                frame(&mut out, b"kong.response.set_header");
-                frame(&mut out, &kv.encode_to_vec());
-                io.get_mut().write_all(&out).await?;
-                read_frame(&mut io, &mut buf).await?;
-                out.clear();
                 frame(&mut out, b"");
                 let ret = pb::RpcReturn {
                     sequence: call.sequence,
