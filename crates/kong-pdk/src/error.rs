@@ -75,6 +75,13 @@ pub enum Error {
         /// What to do instead.
         advice: &'static str,
     },
+    /// [`Kong::call`](crate::Kong::call) reaches Kong's whole Lua PDK only
+    /// over MsgPack:1; this plugin speaks ProtoBuf:1, where Kong serves its
+    /// 74 methods and answers any other name by failing the request.
+    NeedsMsgPack {
+        /// The function asked for.
+        function: String,
+    },
     /// A frame exceeded the configured maximum frame size.
     FrameTooLarge {
         /// The announced size.
@@ -96,6 +103,7 @@ impl Error {
             | Error::AfterExit { method }
             | Error::ConnectionBroken { method }
             | Error::LogPhase { method, .. } => Some(method),
+            Error::NeedsMsgPack { .. } => Some("kong.call"),
             Error::FrameTooLarge { .. } => None,
         }
     }
@@ -139,6 +147,10 @@ impl fmt::Display for Error {
                 "{method} reads the live request, which Kong cannot do in the log phase (the log \
                  handler runs in a timer after the response) and kong.log.serialize() does not \
                  carry it: {advice}"
+            ),
+            Error::NeedsMsgPack { function } => write!(
+                f,
+                "kong.call({function:?}) needs the MsgPack:1 protocol: ProtoBuf:1 reaches only Kong's 74 PDK methods; set `const PROTOCOL: Protocol = Protocol::MsgPack;` in the plugin's impl"
             ),
             Error::FrameTooLarge { size, max } => {
                 write!(

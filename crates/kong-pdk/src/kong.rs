@@ -15,10 +15,22 @@ use crate::pdk;
 use crate::plugin::Phase;
 use crate::wire::{self, ReadError};
 
-/// One connection from Kong, with its reusable buffers.
+/// How an event's PDK calls reach Kong.
+#[derive(Debug)]
+pub(crate) enum Link {
+    /// ProtoBuf:1: the event owns Kong's connection; calls and answers are
+    /// frames on it.
+    Frames(BufReader<UnixStream>),
+    /// MsgPack:1: Kong opens a connection per message, so the event lives
+    /// apart from any; each call is the reply to Kong's pending request and
+    /// each answer arrives as Kong's next `plugin.Step*`.
+    Steps(crate::msgpack::StepLink),
+}
+
+/// One event's way to Kong, with its reusable buffers.
 #[derive(Debug)]
 pub(crate) struct Conn {
-    pub(crate) io: BufReader<UnixStream>,
+    pub(crate) link: Link,
     pub(crate) read_buf: Vec<u8>,
     pub(crate) write_buf: Vec<u8>,
     pub(crate) max_frame: u32,
@@ -39,8 +51,23 @@ impl Conn {
         frame_timeout: Duration,
         call_layer: bool,
     ) -> Conn {
+        Conn::with_link(
+            Link::Frames(BufReader::new(stream)),
+            max_frame,
+            frame_timeout,
+            call_layer,
+        )
+    }
+
+    /// A conn on any link.
+    pub(crate) fn with_link(
+        link: Link,
+        max_frame: u32,
+        frame_timeout: Duration,
+        call_layer: bool,
+    ) -> Conn {
         Conn {
-            io: BufReader::new(stream),
+            link,
             read_buf: Vec::with_capacity(512),
             write_buf: Vec::with_capacity(512),
             max_frame,
@@ -50,20 +77,40 @@ impl Conn {
         }
     }
 
-    /// Reads the next frame into `read_buf`.
-    pub(crate) async fn read_frame(&mut self) -> Result<(), ReadError> {
-        wire::read_frame(
-            &mut self.io,
-            &mut self.read_buf,
-            self.max_frame,
-            self.frame_timeout,
-        )
-        .await
+    /// Tells Kong the event is over: an empty frame and `RpcReturn{sequence}`
+    /// (ProtoBuf:1), or `"ret"` (MsgPack:1).
+    pub(crate) async fn end_event(&mut self, sequence: i64) -> std::io::Result<()> {
+        match &mut self.link {
+            Link::Frames(_) => {
+                wire::push_frame(&mut self.write_buf, b"");
+                let done = kong_pdk_proto::RpcReturn {
+                    sequence,
+                    r#return: None,
+                };
+                wire::push_message(&mut self.write_buf, &done);
+                self.flush_frames().await
+            }
+            Link::Steps(link) => link.send(rmpv::Value::from("ret")),
+        }
     }
 
-    /// Writes whatever was framed into `write_buf`, in one write.
+    /// Reads the next frame into `read_buf` (ProtoBuf:1).
+    pub(crate) async fn read_frame(&mut self) -> Result<(), ReadError> {
+        match &mut self.link {
+            Link::Frames(io) => {
+                wire::read_frame(io, &mut self.read_buf, self.max_frame, self.frame_timeout).await
+            }
+            Link::Steps(_) => Err(ReadError::Eof),
+        }
+    }
+
+    /// Writes whatever was framed into `write_buf`, in one write; under
+    /// MsgPack:1 the one framed PDK call becomes the reply Kong waits for.
     pub(crate) async fn flush_frames(&mut self) -> std::io::Result<()> {
-        let res = wire::write_all(self.io.get_mut(), &self.write_buf).await;
+        let res = match &mut self.link {
+            Link::Frames(io) => wire::write_all(io.get_mut(), &self.write_buf).await,
+            Link::Steps(link) => link.send_framed_call(&self.write_buf),
+        };
         self.write_buf.clear();
         res
     }
@@ -204,7 +251,7 @@ impl Kong {
 
     /// A PDK call the handler asked for: answered by the call layer when it
     /// can, else one round trip.
-    pub(crate) async fn call<I: Message, O: Message + Default>(
+    pub(crate) async fn pdk_call<I: Message, O: Message + Default>(
         &mut self,
         method: &'static str,
         args: &I,
@@ -215,7 +262,88 @@ impl Kong {
         self.fetch(method, args).await
     }
 
-    /// [`call`](Self::call) without counting it as asked for: the call
+    /// Calls any function of Kong's Lua PDK by its dotted name, with `args`
+    /// as its argument list, and reads its (first) return value as `T`.
+    /// **Needs MsgPack:1** (`const PROTOCOL: Protocol = Protocol::MsgPack`
+    /// in the plugin's impl): under ProtoBuf:1 Kong serves only its 74
+    /// methods, so this fails at once with [`Error::NeedsMsgPack`].
+    ///
+    /// `args` is a tuple: `()` for none, `(a,)` for one, `(a, b)` for two
+    /// (any serde values; a `Vec` alone would be spread as several
+    /// arguments, so write `(vec,)`). Kong sends nil when the function
+    /// returns nil (read it as `Option<_>` or `()`), and also when it
+    /// returns `nil, err` or does not exist (Kong 3.10 logs `could not find
+    /// pdk method` and answers nil). Kong versions that report errors send
+    /// `plugin.StepError`, which is [`Error::Kong`]. A function Kong refuses
+    /// in the current phase is never answered: the handler deadline ends the
+    /// event.
+    ///
+    /// ```no_run
+    /// # async fn handler(kong: &mut kong_pdk::Kong) -> kong_pdk::PhaseResult {
+    /// let secret: Option<String> = kong.call("kong.vault.get", ("{vault://env/api-key}",)).await?;
+    /// kong.call::<()>("kong.service.set_retries", (3,)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn call<T: serde::de::DeserializeOwned>(
+        &mut self,
+        function: &str,
+        args: impl serde::Serialize,
+    ) -> Result<T> {
+        const METHOD: &str = "kong.call";
+        self.check_usable(METHOD)?;
+        if matches!(self.conn.link, Link::Frames(_)) {
+            return Err(Error::NeedsMsgPack {
+                function: function.to_owned(),
+            });
+        }
+        let args = match rmpv::ext::to_value(&args) {
+            Ok(rmpv::Value::Nil) => Vec::new(),
+            Ok(rmpv::Value::Array(list)) => list,
+            Ok(one) => vec![one],
+            Err(e) => {
+                return Err(Error::Value {
+                    method: METHOD,
+                    message: format!("{function}: cannot encode the arguments: {e}"),
+                });
+            }
+        };
+        self.conn.layer.asked += 1;
+        self.flush_pending().await?;
+        // A function the call layer does not know may change anything.
+        self.conn.layer.forget_everything();
+        self.conn.layer.round_trips += 1;
+        let Link::Steps(link) = &mut self.conn.link else {
+            unreachable!("checked above");
+        };
+        self.state = CallState::InCall;
+        if let Err(source) = link.send(crate::msgpack::call(function, args)) {
+            self.state = CallState::Broken;
+            return Err(Error::Io {
+                method: METHOD,
+                source,
+            });
+        }
+        let step = match link.next_step(METHOD).await {
+            Ok(step) => step,
+            Err(e) => {
+                self.state = CallState::Broken;
+                return Err(e);
+            }
+        };
+        self.state = CallState::Idle;
+        if step.is_error() {
+            return Err(Error::Kong {
+                method: METHOD,
+                message: format!("{function}: {}", step.error_text()),
+            });
+        }
+        rmpv::ext::from_value(step.data.unwrap_or(rmpv::Value::Nil)).map_err(|e| Error::Value {
+            method: METHOD,
+            message: format!("{function}: Kong's result does not fit the requested type: {e}"),
+        })
+    }
+
+    /// [`pdk_call`](Self::pdk_call) without counting it as asked for: the call
     /// layer's own calls (a prefetch, the log record) use it.
     pub(crate) async fn fetch<I: Message, O: Message + Default>(
         &mut self,
@@ -275,6 +403,17 @@ impl Kong {
     /// Sends the framed call and reads Kong's answer into the read buffer.
     pub(crate) async fn exchange(&mut self, method: &'static str) -> Result<()> {
         self.send(method).await?;
+        if let Link::Steps(link) = &mut self.conn.link {
+            let answered = link.next_answer(method, &mut self.conn.read_buf).await;
+            self.state = match &answered {
+                Ok(()) => CallState::Idle,
+                // Kong reported the call failed (StepError) and waits for
+                // the next call: the event goes on.
+                Err(Error::Kong { .. }) => CallState::Idle,
+                Err(_) => CallState::Broken,
+            };
+            return answered;
+        }
         match self.conn.read_frame().await {
             Ok(()) => {}
             Err(err) => {

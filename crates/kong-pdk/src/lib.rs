@@ -9,6 +9,7 @@ mod calls;
 pub mod entities;
 mod error;
 mod kong;
+mod msgpack;
 mod multimap;
 pub mod pdk;
 mod plugin;
@@ -23,7 +24,7 @@ pub use kong_pdk_macros::{Schema, plugin};
 pub use crate::error::{Error, Result};
 pub use crate::kong::Kong;
 pub use crate::multimap::{Headers, Query};
-pub use crate::plugin::{BoxError, Phase, PhaseResult, Plugin};
+pub use crate::plugin::{BoxError, Phase, PhaseResult, Plugin, Protocol};
 pub use crate::schema::Schema;
 
 /// Runs the plugin server for `P`: parses the command line (`-dump`,

@@ -14,6 +14,33 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// What a phase handler returns.
 pub type PhaseResult = std::result::Result<(), BoxError>;
 
+/// The protocol between Kong and a plugin server, as `-dump` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// `ProtoBuf:1`: length-prefixed protobuf frames; the 74 PDK functions
+    /// of Kong's `service Kong`. go-pdk's protocol.
+    ProtoBuf,
+    /// `MsgPack:1`: msgpack-rpc; any function of Kong's Lua PDK by name.
+    /// The Python and JavaScript PDKs' protocol.
+    MsgPack,
+}
+
+impl Protocol {
+    /// The name in `-dump`'s `Protocol`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Protocol::ProtoBuf => "ProtoBuf:1",
+            Protocol::MsgPack => "MsgPack:1",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A phase of Kong's request processing that an external plugin can handle.
 ///
 /// Kong calls only the phases a plugin lists in its `-dump` output, and listing
@@ -127,6 +154,12 @@ pub trait Plugin: DeserializeOwned + Schema + Send + Sync + 'static {
     /// `kong.log.serialize()`. The call layer is on by default; operators
     /// can also turn it off with `KONG_PDK_CALL_LAYER=off`.
     const CALL_LAYER: bool = true;
+
+    /// The protocol the server speaks with Kong: [`Protocol::ProtoBuf`]
+    /// (go-pdk's, the default) or [`Protocol::MsgPack`] (Kong's Python and
+    /// JavaScript PDKs', which reaches every Lua PDK function through
+    /// [`Kong::call`](crate::Kong::call)). `-dump` tells Kong which.
+    const PROTOCOL: Protocol = Protocol::ProtoBuf;
 
     /// Runs once per instance, right after Kong's config was deserialized and before
     /// Kong gets the instance id: compile regexes, build clients, check rules that

@@ -188,6 +188,11 @@ impl CallLayer {
         self.round_trips = 0;
     }
 
+    /// Drops every cached answer (a call the layer knows nothing about).
+    pub(crate) fn forget_everything(&mut self) {
+        self.forget_all();
+    }
+
     fn forget_all(&mut self) {
         self.cache.clear();
         for t in &mut self.tables {
@@ -386,7 +391,7 @@ impl Kong {
                 k: name.to_owned(),
                 v: Some(crate::value::string(value)),
             };
-            return self.call::<_, ()>(method, &args).await;
+            return self.pdk_call::<_, ()>(method, &args).await;
         }
         self.check_usable(method)?;
         self.conn.layer.asked += 1;

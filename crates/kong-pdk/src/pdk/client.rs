@@ -62,8 +62,10 @@ impl<'a> Client<'a> {
     /// `kong.client.get_credential()`: the credential of the authenticated
     /// consumer; an empty `id` when none. `access`, `response`, `log`.
     pub async fn get_credential(self) -> Result<AuthenticatedCredential> {
-        let c: pb::AuthenticatedCredential =
-            self.kong.call("kong.client.get_credential", &()).await?;
+        let c: pb::AuthenticatedCredential = self
+            .kong
+            .pdk_call("kong.client.get_credential", &())
+            .await?;
         Ok(c.into())
     }
 
@@ -76,14 +78,17 @@ impl<'a> Client<'a> {
             id: id.to_owned(),
             by_username,
         };
-        let c: pb::Consumer = self.kong.call("kong.client.load_consumer", &args).await?;
+        let c: pb::Consumer = self
+            .kong
+            .pdk_call("kong.client.load_consumer", &args)
+            .await?;
         Ok(c.into())
     }
 
     /// `kong.client.get_consumer()`: the authenticated consumer; an empty
     /// `id` when none. `access`, `response`, `log`.
     pub async fn get_consumer(self) -> Result<Consumer> {
-        let c: pb::Consumer = self.kong.call("kong.client.get_consumer", &()).await?;
+        let c: pb::Consumer = self.kong.pdk_call("kong.client.get_consumer", &()).await?;
         Ok(c.into())
     }
 

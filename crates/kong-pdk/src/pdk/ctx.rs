@@ -34,7 +34,7 @@ impl<'a> Ctx<'a> {
     /// JSON `null`: ask for an `Option<T>` to read it as `None`. All phases.
     pub async fn get_shared<T: DeserializeOwned>(self, key: &str) -> Result<T> {
         const METHOD: &str = "kong.ctx.shared.get";
-        let v: pb::Value = self.kong.call(METHOD, &s(key)).await?;
+        let v: pb::Value = self.kong.pdk_call(METHOD, &s(key)).await?;
         value::deserialize(METHOD, v)
     }
 }

@@ -18,7 +18,10 @@ impl<'a> Ip<'a> {
     /// `kong.ip.is_trusted(address)`: whether `address` is in Kong's
     /// `trusted_ips`. Every phase, including `log`.
     pub async fn is_trusted(self, address: &str) -> Result<bool> {
-        let reply: pb::Bool = self.kong.call("kong.ip.is_trusted", &s(address)).await?;
+        let reply: pb::Bool = self
+            .kong
+            .pdk_call("kong.ip.is_trusted", &s(address))
+            .await?;
         Ok(reply.v)
     }
 }

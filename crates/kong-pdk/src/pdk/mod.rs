@@ -65,12 +65,12 @@ fn check_max(method: &'static str, max: u16) -> Result<pb::Int> {
 }
 
 async fn string<I: Message>(kong: &mut Kong, method: &'static str, args: &I) -> Result<String> {
-    let reply: pb::Str = kong.call(method, args).await?;
+    let reply: pb::Str = kong.pdk_call(method, args).await?;
     Ok(reply.v)
 }
 
 async fn int<I: Message>(kong: &mut Kong, method: &'static str, args: &I) -> Result<i32> {
-    let reply: pb::Int = kong.call(method, args).await?;
+    let reply: pb::Int = kong.pdk_call(method, args).await?;
     Ok(reply.v)
 }
 
@@ -84,12 +84,12 @@ async fn u16_of<I: Message>(kong: &mut Kong, method: &'static str, args: &I) -> 
 }
 
 async fn number<I: Message>(kong: &mut Kong, method: &'static str, args: &I) -> Result<f64> {
-    let reply: pb::Number = kong.call(method, args).await?;
+    let reply: pb::Number = kong.pdk_call(method, args).await?;
     Ok(reply.v)
 }
 
 async fn empty<I: Message>(kong: &mut Kong, method: &'static str, args: &I) -> Result<()> {
-    kong.call::<I, ()>(method, args).await
+    kong.pdk_call::<I, ()>(method, args).await
 }
 
 fn s(v: &str) -> pb::Str {

@@ -48,7 +48,7 @@ impl<'a> Nginx<'a> {
             v: Some(value::serialize(METHOD, value)?),
         };
         // Declared to return a String; Kong always sends nil.
-        let _: pb::Str = self.kong.call(METHOD, &args).await?;
+        let _: pb::Str = self.kong.pdk_call(METHOD, &args).await?;
         Ok(())
     }
 
@@ -58,7 +58,7 @@ impl<'a> Nginx<'a> {
     /// encode (functions, cdata) make Kong fail the call.
     pub async fn get_ctx<T: DeserializeOwned>(self, key: &str) -> Result<T> {
         const METHOD: &str = "kong.nginx.get_ctx";
-        let v: pb::Value = self.kong.call(METHOD, &s(key)).await?;
+        let v: pb::Value = self.kong.pdk_call(METHOD, &s(key)).await?;
         value::deserialize(METHOD, v)
     }
 

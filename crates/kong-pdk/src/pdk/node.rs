@@ -25,7 +25,10 @@ impl<'a> Node<'a> {
     /// `kong_db_cache` shared dictionaries and by each worker's Lua VM.
     /// Every phase.
     pub async fn get_memory_stats(self) -> Result<MemoryStats> {
-        let m: pb::MemoryStats = self.kong.call("kong.node.get_memory_stats", &()).await?;
+        let m: pb::MemoryStats = self
+            .kong
+            .pdk_call("kong.node.get_memory_stats", &())
+            .await?;
         Ok(m.into())
     }
 }

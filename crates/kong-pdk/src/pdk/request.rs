@@ -207,7 +207,7 @@ impl<'a> Request<'a> {
         if let Some(record) = self.kong.log_record(METHOD).await? {
             return Ok(value::struct_multimap(record.query(METHOD)?).into());
         }
-        let st: pb::Struct = self.kong.call(METHOD, &args).await?;
+        let st: pb::Struct = self.kong.pdk_call(METHOD, &args).await?;
         Ok(value::struct_multimap(st).into())
     }
 
@@ -231,7 +231,7 @@ impl<'a> Request<'a> {
     pub async fn get_headers_max(self, max: u16) -> Result<Headers> {
         const METHOD: &str = "kong.request.get_headers";
         let args = check_max(METHOD, max)?;
-        let st: pb::Struct = self.kong.call(METHOD, &args).await?;
+        let st: pb::Struct = self.kong.pdk_call(METHOD, &args).await?;
         Ok(value::struct_multimap(st).into())
     }
 
@@ -242,7 +242,7 @@ impl<'a> Request<'a> {
     /// [`Error::LogPhase`](crate::Error::LogPhase) and the handler can go on.
     pub async fn get_raw_body(self) -> Result<RawBody> {
         const METHOD: &str = "kong.request.get_raw_body";
-        let r: pb::RawBodyResult = self.kong.call(METHOD, &()).await?;
+        let r: pb::RawBodyResult = self.kong.pdk_call(METHOD, &()).await?;
         match r.kind {
             Some(Kind::Content(bytes)) => Ok(RawBody::InMemory(bytes)),
             Some(Kind::BodyFilepath(path)) => Ok(RawBody::File(path.into())),
@@ -258,7 +258,10 @@ impl<'a> Request<'a> {
     /// `kong.request.get_uri_captures()`: the captures of a regex route path.
     /// Works in `log`.
     pub async fn get_uri_captures(self) -> Result<UriCaptures> {
-        let r: pb::UriCapturesResult = self.kong.call("kong.request.get_uri_captures", &()).await?;
+        let r: pb::UriCapturesResult = self
+            .kong
+            .pdk_call("kong.request.get_uri_captures", &())
+            .await?;
         Ok(UriCaptures {
             unnamed: r.unnamed,
             named: r.named,

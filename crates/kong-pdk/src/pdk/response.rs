@@ -44,7 +44,7 @@ impl<'a> Response<'a> {
     pub async fn get_headers_max(self, max: u16) -> Result<Headers> {
         const METHOD: &str = "kong.response.get_headers";
         let args = check_max(METHOD, max)?;
-        let st: pb::Struct = self.kong.call(METHOD, &args).await?;
+        let st: pb::Struct = self.kong.pdk_call(METHOD, &args).await?;
         Ok(value::struct_multimap(st).into())
     }
 

@@ -18,14 +18,14 @@ impl<'a> Router<'a> {
     /// `kong.router.get_route()`: the matched route; an empty `id` when none.
     /// `access`, `response`, `log`.
     pub async fn get_route(self) -> Result<Route> {
-        let r: pb::Route = self.kong.call("kong.router.get_route", &()).await?;
+        let r: pb::Route = self.kong.pdk_call("kong.router.get_route", &()).await?;
         Ok(r.into())
     }
 
     /// `kong.router.get_service()`: the matched service; an empty `id` when
     /// none. `access`, `response`, `log`.
     pub async fn get_service(self) -> Result<Service> {
-        let s: pb::Service = self.kong.call("kong.router.get_service", &()).await?;
+        let s: pb::Service = self.kong.pdk_call("kong.router.get_service", &()).await?;
         Ok(s.into())
     }
 }

@@ -21,7 +21,7 @@ impl<'a> Service<'a> {
     pub async fn set_upstream(self, name: &str) -> Result<bool> {
         let reply: pb::Bool = self
             .kong
-            .call("kong.service.set_upstream", &s(name))
+            .pdk_call("kong.service.set_upstream", &s(name))
             .await?;
         Ok(reply.v)
     }

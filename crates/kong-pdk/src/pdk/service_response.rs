@@ -45,7 +45,7 @@ impl<'a> ServiceResponse<'a> {
     pub async fn get_headers_max(self, max: u16) -> Result<Headers> {
         const METHOD: &str = "kong.service.response.get_headers";
         let args = check_max(METHOD, max)?;
-        let st: pb::Struct = self.kong.call(METHOD, &args).await?;
+        let st: pb::Struct = self.kong.pdk_call(METHOD, &args).await?;
         Ok(value::struct_multimap(st).into())
     }
 
@@ -55,7 +55,7 @@ impl<'a> ServiceResponse<'a> {
     pub async fn get_raw_body(self) -> Result<Vec<u8>> {
         let b: pb::ByteString = self
             .kong
-            .call("kong.service.response.get_raw_body", &())
+            .pdk_call("kong.service.response.get_raw_body", &())
             .await?;
         Ok(b.v)
     }

@@ -226,7 +226,7 @@ async fn handle_event<P: Plugin>(
 /// holds, reports a failure (log line, `kong.log.err`, the 500), and
 /// finishes the protocol. Returns whether the connection can serve the
 /// next RPC.
-async fn conclude<P>(
+pub(super) async fn conclude<P>(
     shared: &Shared<P>,
     kong: &mut Kong,
     instance: i32,
@@ -299,14 +299,7 @@ where
     }
     // Once Kong reads the end of the event, the event is over.
     drop(event);
-    let conn = &mut kong.conn;
-    wire::push_frame(&mut conn.write_buf, b"");
-    let done = pb::RpcReturn {
-        sequence,
-        r#return: None,
-    };
-    wire::push_message(&mut conn.write_buf, &done);
-    match conn.flush_frames().await {
+    match kong.conn.end_event(sequence).await {
         Ok(()) => true,
         Err(e) => {
             tracing::warn!("closing connection: cannot finish the {phase} event: {e}");

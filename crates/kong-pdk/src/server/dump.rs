@@ -4,8 +4,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
-/// The protocol this server speaks (`Protocol` in the dump).
-pub const PROTOCOL: &str = "ProtoBuf:1";
+/// The protocol a server speaks unless its plugin chooses MsgPack:1
+/// (`Protocol` in the dump).
+pub const PROTOCOL: &str = crate::Protocol::ProtoBuf.as_str();
 
 /// go-pdk's dump format, key for key.
 #[derive(Debug, Serialize)]
@@ -34,6 +35,7 @@ struct PluginInfo<'a> {
 
 impl<'a> Dump<'a> {
     pub(crate) fn new(
+        protocol: crate::Protocol,
         name: &'a str,
         version: &'a str,
         priority: i32,
@@ -42,7 +44,7 @@ impl<'a> Dump<'a> {
         socket_path: &Path,
     ) -> Self {
         Dump {
-            protocol: PROTOCOL,
+            protocol: protocol.as_str(),
             socket_path: socket_path.display().to_string(),
             plugins: [PluginInfo {
                 name,

@@ -14,6 +14,7 @@ mod shared;
 mod signals;
 mod socket;
 mod stats;
+mod steps;
 
 use std::future::Future;
 use std::io;
@@ -199,6 +200,7 @@ impl<P: Plugin> Server<P> {
     pub fn dump(&self, prefix: &Path) -> String {
         let schema = self.schema();
         let dump = dump::Dump::new(
+            P::PROTOCOL,
             &self.name,
             &self.version,
             self.priority,
@@ -318,7 +320,7 @@ impl<P: Plugin> Server<P> {
 
     pub(crate) async fn serve_connection(self, stream: tokio::net::UnixStream) {
         let (_stop_tx, stop_rx) = watch::channel(false);
-        connection::serve(Arc::new(Shared::new(self)), stream, stop_rx).await;
+        serve_one(Arc::new(Shared::new(self)), stream, stop_rx).await;
     }
 
     /// Serves Kong on `listener` until `shutdown` resolves; then stops
@@ -338,7 +340,7 @@ impl<P: Plugin> Server<P> {
                 () = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => {
-                        connections.spawn(connection::serve(
+                        connections.spawn(serve_one(
                             Arc::clone(&shared),
                             stream,
                             stop_rx.clone(),
@@ -363,7 +365,14 @@ impl<P: Plugin> Server<P> {
         if busy > 0 {
             tracing::info!("shutting down: waiting for {busy} event(s) in flight");
         }
-        let drain = async { while connections.join_next().await.is_some() {} };
+        // MsgPack:1 events run apart from connections (which stay open while
+        // events wait for Kong's steps): wait for both.
+        let drain = async {
+            while connections.join_next().await.is_some() {}
+            while shared.events_in_flight() > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
         if tokio::time::timeout(shared.settings.shutdown_grace, drain)
             .await
             .is_err()
@@ -376,6 +385,18 @@ impl<P: Plugin> Server<P> {
             connections.abort_all();
         }
         Ok(())
+    }
+}
+
+/// Serves one connection in the plugin's protocol.
+async fn serve_one<P: Plugin>(
+    shared: Arc<Shared<P>>,
+    stream: tokio::net::UnixStream,
+    stop: watch::Receiver<bool>,
+) {
+    match P::PROTOCOL {
+        crate::Protocol::ProtoBuf => connection::serve(shared, stream, stop).await,
+        crate::Protocol::MsgPack => steps::serve(shared, stream, stop).await,
     }
 }
 

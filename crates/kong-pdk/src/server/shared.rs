@@ -23,6 +23,8 @@ pub(crate) struct Shared<P> {
     pub(super) settings: Settings,
     pub(super) instances: Instances<P>,
     pub(super) stats: ServerStats,
+    /// MsgPack:1 events in flight, by `EventId`.
+    pub(super) events: crate::msgpack::Events,
 }
 
 impl<P: Plugin> Shared<P> {
@@ -39,6 +41,7 @@ impl<P: Plugin> Shared<P> {
             version: server.version,
             priority: server.priority,
             settings: server.settings,
+            events: crate::msgpack::Events::default(),
         }
     }
 

@@ -1,0 +1,82 @@
+//! The events in flight under MsgPack:1, by `EventId`: Kong's steps arrive
+//! on whichever pooled connection Kong picks, and are handed to the event
+//! they name.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rmpv::Value as Mp;
+use tokio::sync::{mpsc, oneshot};
+
+/// One `plugin.Step*` from Kong, with the slot for the reply.
+#[derive(Debug)]
+pub(crate) struct StepIn {
+    /// `plugin.Step`, `plugin.StepMultiMap`, …, `plugin.StepError`.
+    pub(crate) method: String,
+    /// `Data`; `None` when Kong's function returned nil (the key is absent).
+    pub(crate) data: Option<Mp>,
+    /// Where the event's next call (or `"ret"`) goes.
+    pub(crate) reply: Option<oneshot::Sender<Mp>>,
+}
+
+impl StepIn {
+    /// Whether Kong reports the call failed (`plugin.StepError`, sent by
+    /// Kong versions whose bridge keeps the Lua error).
+    pub(crate) fn is_error(&self) -> bool {
+        self.method == "plugin.StepError"
+    }
+
+    /// The error Kong sent with `plugin.StepError`.
+    pub(crate) fn error_text(&self) -> String {
+        match &self.data {
+            Some(Mp::String(s)) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+            Some(other) => other.to_string(),
+            None => "unknown error".to_owned(),
+        }
+    }
+}
+
+/// Why a step found no event.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Missing {
+    /// No event has that id (ended, timed out, or never existed).
+    NoEvent(u64),
+}
+
+/// The registry.
+#[derive(Debug, Default)]
+pub(crate) struct Events {
+    next_id: AtomicU64,
+    live: Mutex<HashMap<u64, mpsc::Sender<StepIn>>>,
+}
+
+impl Events {
+    /// Registers a new event; its id and the receiving end of its steps.
+    pub(crate) fn register(&self) -> (u64, mpsc::Receiver<StepIn>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(1);
+        self.lock().insert(id, tx);
+        (id, rx)
+    }
+
+    /// Forgets an ended event.
+    pub(crate) fn remove(&self, id: u64) {
+        self.lock().remove(&id);
+    }
+
+    /// Hands a step to its event.
+    pub(crate) async fn deliver(&self, id: u64, step: StepIn) -> Result<(), Missing> {
+        let tx = self.lock().get(&id).cloned().ok_or(Missing::NoEvent(id))?;
+        tx.send(step).await.map_err(|_| Missing::NoEvent(id))
+    }
+
+    /// Events in flight.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, mpsc::Sender<StepIn>>> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,591 @@
+//! The typed PDK speaks ProtoBuf messages (the call layer caches, compares
+//! and snapshots them); under MsgPack:1 each call is translated at the
+//! socket: the ProtoBuf arguments become the Lua function's argument list,
+//! and the Lua return value comes back as the ProtoBuf answer the typed
+//! function decodes. So every typed function gives the same Rust result
+//! over both protocols, and the call layer sits above both.
+//!
+//! What Kong does with the values: `mp_rpc.lua` calls the Lua PDK function
+//! with the `Args` array unpacked and sends its first return value back
+//! (absent `Data` for nil; header and query tables as name → array of
+//! strings, a flag as an empty array; raw bodies as msgpack bin).
+
+use std::collections::BTreeMap;
+
+use kong_pdk_proto::{self as pb, ValueKind, raw_body_result::Kind as BodyKind};
+use prost::Message;
+use rmpv::Value as Mp;
+
+/// A call that cannot be translated (bad ProtoBuf from our own PDK, or a
+/// method the table does not know).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Untranslatable(pub(crate) String);
+
+/// The argument message of a method, as the typed PDK encodes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Args {
+    Empty,
+    Str,
+    Int,
+    Bool,
+    Bytes,
+    Kv,
+    List,
+    Struct,
+    Target,
+    Exit,
+    ConsumerSpec,
+    Authenticate,
+}
+
+/// The answer message the typed PDK decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Unit,
+    Str,
+    Int,
+    Number,
+    Bool,
+    Bytes,
+    Value,
+    MultiMap,
+    RawBody,
+    UriCaptures,
+    Route,
+    Service,
+    Consumer,
+    Credential,
+    MemoryStats,
+}
+
+/// The 74 methods of Kong's ProtoBuf service: arguments and answer.
+fn kinds(method: &str) -> Option<(Args, Answer)> {
+    use Answer as O;
+    use Args as I;
+    Some(match method {
+        "kong.client.get_ip"
+        | "kong.client.get_forwarded_ip"
+        | "kong.request.get_scheme"
+        | "kong.request.get_host"
+        | "kong.request.get_forwarded_scheme"
+        | "kong.request.get_forwarded_host"
+        | "kong.request.get_method"
+        | "kong.request.get_path"
+        | "kong.request.get_path_with_query"
+        | "kong.request.get_raw_query"
+        | "kong.response.get_source"
+        | "kong.log.serialize"
+        | "kong.nginx.get_tls1_version_str"
+        | "kong.nginx.get_subsystem"
+        | "kong.node.get_id" => (I::Empty, O::Str),
+        "kong.client.get_port"
+        | "kong.client.get_forwarded_port"
+        | "kong.request.get_port"
+        | "kong.request.get_forwarded_port"
+        | "kong.response.get_status"
+        | "kong.service.response.get_status" => (I::Empty, O::Int),
+        "kong.request.get_http_version" | "kong.nginx.req_start_time" => (I::Empty, O::Number),
+        "kong.client.get_credential" => (I::Empty, O::Credential),
+        "kong.client.get_consumer" => (I::Empty, O::Consumer),
+        "kong.client.load_consumer" => (I::ConsumerSpec, O::Consumer),
+        "kong.client.authenticate" => (I::Authenticate, O::Unit),
+        "kong.client.get_protocol" => (I::Bool, O::Str),
+        "kong.ctx.shared.set" | "kong.nginx.set_ctx" => (I::Kv, O::Unit),
+        "kong.ctx.shared.get" | "kong.nginx.get_ctx" => (I::Str, O::Value),
+        "kong.ip.is_trusted" | "kong.service.set_upstream" => (I::Str, O::Bool),
+        "kong.log.alert" | "kong.log.crit" | "kong.log.err" | "kong.log.warn"
+        | "kong.log.notice" | "kong.log.info" | "kong.log.debug" => (I::List, O::Unit),
+        "kong.log.set_serialize_value" => (I::Kv, O::Unit),
+        "kong.nginx.get_var"
+        | "kong.request.get_query_arg"
+        | "kong.request.get_header"
+        | "kong.response.get_header"
+        | "kong.service.response.get_header" => (I::Str, O::Str),
+        "kong.node.get_memory_stats" => (I::Empty, O::MemoryStats),
+        "kong.request.get_query"
+        | "kong.request.get_headers"
+        | "kong.response.get_headers"
+        | "kong.service.response.get_headers" => (I::Int, O::MultiMap),
+        "kong.request.get_raw_body" => (I::Empty, O::RawBody),
+        "kong.request.get_uri_captures" => (I::Empty, O::UriCaptures),
+        "kong.response.set_status" => (I::Int, O::Unit),
+        "kong.response.set_header"
+        | "kong.response.add_header"
+        | "kong.service.request.set_header"
+        | "kong.service.request.add_header" => (I::Kv, O::Unit),
+        "kong.response.clear_header"
+        | "kong.service.request.set_scheme"
+        | "kong.service.request.set_path"
+        | "kong.service.request.set_raw_query"
+        | "kong.service.request.set_method"
+        | "kong.service.request.clear_header" => (I::Str, O::Unit),
+        "kong.response.set_headers"
+        | "kong.service.request.set_headers"
+        | "kong.service.request.set_query" => (I::Struct, O::Unit),
+        "kong.response.exit" => (I::Exit, O::Unit),
+        "kong.router.get_route" => (I::Empty, O::Route),
+        "kong.router.get_service" => (I::Empty, O::Service),
+        "kong.service.set_target" => (I::Target, O::Unit),
+        "kong.service.request.set_raw_body" => (I::Bytes, O::Unit),
+        "kong.service.response.get_raw_body" => (I::Empty, O::Bytes),
+        _ => return None,
+    })
+}
+
+fn bad(method: &str, e: impl std::fmt::Display) -> Untranslatable {
+    Untranslatable(format!("{method}: {e}"))
+}
+
+/// The Lua argument list for a call the typed PDK encoded as ProtoBuf.
+pub(crate) fn args(method: &str, pb_args: &[u8]) -> Result<Vec<Mp>, Untranslatable> {
+    let (kind, _) = kinds(method).ok_or_else(|| bad(method, "not a method of Kong's PDK table"))?;
+    let e = |err: prost::DecodeError| bad(method, err);
+    Ok(match kind {
+        Args::Empty => Vec::new(),
+        Args::Str => vec![Mp::from(pb::Str::decode(pb_args).map_err(e)?.v)],
+        Args::Int => {
+            let v = pb::Int::decode(pb_args).map_err(e)?.v;
+            // The header and query getters' `max` at its default goes as
+            // no argument, so Kong applies its own default (as the Python
+            // and JavaScript PDKs call them).
+            if matches!(kinds(method), Some((_, Answer::MultiMap)))
+                && v == i32::from(crate::pdk::DEFAULT_MAX)
+            {
+                Vec::new()
+            } else {
+                vec![Mp::from(v)]
+            }
+        }
+        Args::Bool => vec![Mp::from(pb::Bool::decode(pb_args).map_err(e)?.v)],
+        Args::Bytes => vec![Mp::Binary(pb::ByteString::decode(pb_args).map_err(e)?.v)],
+        Args::Kv => {
+            let kv = pb::Kv::decode(pb_args).map_err(e)?;
+            vec![Mp::from(kv.k), kv.v.map_or(Mp::Nil, value_to_mp)]
+        }
+        Args::List => pb::ListValue::decode(pb_args)
+            .map_err(e)?
+            .values
+            .into_iter()
+            .map(value_to_mp)
+            .collect(),
+        Args::Struct => vec![struct_to_mp(pb::Struct::decode(pb_args).map_err(e)?)],
+        Args::Target => {
+            let t = pb::Target::decode(pb_args).map_err(e)?;
+            vec![Mp::from(t.host), Mp::from(t.port)]
+        }
+        Args::Exit => {
+            let x = pb::ExitArgs::decode(pb_args).map_err(e)?;
+            let headers = x.headers.map_or(Mp::Nil, struct_to_mp);
+            vec![Mp::from(x.status), Mp::Binary(x.body), headers]
+        }
+        Args::ConsumerSpec => {
+            let c = pb::ConsumerSpec::decode(pb_args).map_err(e)?;
+            vec![Mp::from(c.id), Mp::from(c.by_username)]
+        }
+        Args::Authenticate => {
+            let a = pb::AuthenticateArgs::decode(pb_args).map_err(e)?;
+            let consumer = a.consumer.map_or(Mp::Nil, |c| {
+                map([
+                    ("id", Mp::from(c.id)),
+                    ("created_at", Mp::from(c.created_at)),
+                    ("username", Mp::from(c.username)),
+                    ("custom_id", Mp::from(c.custom_id)),
+                    (
+                        "tags",
+                        Mp::Array(c.tags.into_iter().map(Mp::from).collect()),
+                    ),
+                ])
+            });
+            let credential = a.credential.map_or(Mp::Nil, |c| {
+                map([
+                    ("id", Mp::from(c.id)),
+                    ("consumer_id", Mp::from(c.consumer_id)),
+                ])
+            });
+            vec![consumer, credential]
+        }
+    })
+}
+
+/// The ProtoBuf answer the typed PDK expects, from the `Data` of Kong's
+/// step (`None` when Kong's function returned nil).
+pub(crate) fn answer(method: &str, data: Option<&Mp>) -> Result<Vec<u8>, Untranslatable> {
+    let (_, kind) = kinds(method).ok_or_else(|| bad(method, "not a method of Kong's PDK table"))?;
+    let data = data.filter(|d| !d.is_nil());
+    Ok(match kind {
+        Answer::Unit => Vec::new(),
+        Answer::Str => pb::Str {
+            v: data.map(text).unwrap_or_default(),
+        }
+        .encode_to_vec(),
+        Answer::Int => pb::Int {
+            v: data.and_then(int).unwrap_or(0) as i32,
+        }
+        .encode_to_vec(),
+        Answer::Number => pb::Number {
+            v: data.and_then(Mp::as_f64).unwrap_or(0.0),
+        }
+        .encode_to_vec(),
+        Answer::Bool => pb::Bool {
+            v: data.and_then(Mp::as_bool).unwrap_or(false),
+        }
+        .encode_to_vec(),
+        Answer::Bytes => pb::ByteString {
+            v: data.map(bytes).unwrap_or_default(),
+        }
+        .encode_to_vec(),
+        Answer::Value => data
+            .map_or_else(pb::Value::default, mp_to_value)
+            .encode_to_vec(),
+        Answer::MultiMap => multimap(data).encode_to_vec(),
+        Answer::RawBody => pb::RawBodyResult {
+            kind: Some(match data {
+                Some(d) => BodyKind::Content(bytes(d)),
+                None => BodyKind::Error(
+                    "Kong's kong.request.get_raw_body returned nil (no body it could read)".into(),
+                ),
+            }),
+        }
+        .encode_to_vec(),
+        Answer::UriCaptures => {
+            let unnamed = field(data, "unnamed")
+                .and_then(Mp::as_array)
+                .map(|a| a.iter().map(bytes).collect())
+                .unwrap_or_default();
+            let named = field(data, "named")
+                .and_then(Mp::as_map)
+                .map(|m| m.iter().map(|(k, v)| (text(k), bytes(v))).collect())
+                .unwrap_or_default();
+            pb::UriCapturesResult { unnamed, named }.encode_to_vec()
+        }
+        Answer::Route => pb::Route {
+            id: s(data, "id"),
+            created_at: i(data, "created_at"),
+            updated_at: i(data, "updated_at"),
+            name: s(data, "name"),
+            protocols: strings(data, "protocols"),
+            methods: strings(data, "methods"),
+            hosts: strings(data, "hosts"),
+            paths: strings(data, "paths"),
+            headers: strings(data, "headers"),
+            https_redirect_status_code: i(data, "https_redirect_status_code") as i32,
+            regex_priority: i(data, "regex_priority") as i32,
+            strip_path: b(data, "strip_path"),
+            preserve_host: b(data, "preserve_host"),
+            snis: strings(data, "snis"),
+            sources: strings(data, "sources"),
+            destinations: strings(data, "destinations"),
+            tags: strings(data, "tags"),
+            service: field(data, "service").map(|svc| pb::ServiceKey {
+                id: s(Some(svc), "id"),
+            }),
+        }
+        .encode_to_vec(),
+        Answer::Service => pb::Service {
+            id: s(data, "id"),
+            created_at: i(data, "created_at"),
+            updated_at: i(data, "updated_at"),
+            name: s(data, "name"),
+            retries: i(data, "retries") as i32,
+            protocol: s(data, "protocol"),
+            host: s(data, "host"),
+            port: i(data, "port") as i32,
+            path: s(data, "path"),
+            connect_timeout: i(data, "connect_timeout") as i32,
+            write_timeout: i(data, "write_timeout") as i32,
+            read_timeout: i(data, "read_timeout") as i32,
+            tags: strings(data, "tags"),
+            client_certificate: field(data, "client_certificate").map(|c| pb::CertificateKey {
+                id: s(Some(c), "id"),
+            }),
+        }
+        .encode_to_vec(),
+        Answer::Consumer => pb::Consumer {
+            id: s(data, "id"),
+            created_at: i(data, "created_at"),
+            username: s(data, "username"),
+            custom_id: s(data, "custom_id"),
+            tags: strings(data, "tags"),
+        }
+        .encode_to_vec(),
+        Answer::Credential => pb::AuthenticatedCredential {
+            id: s(data, "id"),
+            // A credential entity names its consumer as `consumer = {id}`;
+            // the protocol's message has the id.
+            consumer_id: field(data, "consumer_id")
+                .map(text)
+                .or_else(|| field(data, "consumer").map(|c| s(Some(c), "id")))
+                .unwrap_or_default(),
+        }
+        .encode_to_vec(),
+        Answer::MemoryStats => {
+            let dict = |name: &str| {
+                let d = field(field(data, "lua_shared_dicts"), name)?;
+                Some(pb::memory_stats::lua_shared_dicts::DictStats {
+                    allocated_slabs: i(Some(d), "allocated_slabs"),
+                    capacity: i(Some(d), "capacity"),
+                })
+            };
+            pb::MemoryStats {
+                lua_shared_dicts: Some(pb::memory_stats::LuaSharedDicts {
+                    kong: dict("kong"),
+                    kong_db_cache: dict("kong_db_cache"),
+                }),
+                workers_lua_vms: field(data, "workers_lua_vms")
+                    .and_then(Mp::as_array)
+                    .map(|ws| {
+                        ws.iter()
+                            .map(|w| pb::memory_stats::WorkerLuaVm {
+                                http_allocated_gc: i(Some(w), "http_allocated_gc"),
+                                pid: i(Some(w), "pid"),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }
+            .encode_to_vec()
+        }
+    })
+}
+
+fn map<const N: usize>(pairs: [(&str, Mp); N]) -> Mp {
+    Mp::Map(pairs.into_iter().map(|(k, v)| (Mp::from(k), v)).collect())
+}
+
+/// `map[key]` of a msgpack map.
+fn field<'a>(map: Option<&'a Mp>, key: &str) -> Option<&'a Mp> {
+    map?.as_map()?
+        .iter()
+        .find(|(k, _)| k.as_str() == Some(key))
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_nil())
+}
+
+fn s(map: Option<&Mp>, key: &str) -> String {
+    field(map, key).map(text).unwrap_or_default()
+}
+
+fn i(map: Option<&Mp>, key: &str) -> i64 {
+    field(map, key).and_then(int).unwrap_or(0)
+}
+
+fn b(map: Option<&Mp>, key: &str) -> bool {
+    field(map, key).and_then(Mp::as_bool).unwrap_or(false)
+}
+
+fn strings(map: Option<&Mp>, key: &str) -> Vec<String> {
+    field(map, key)
+        .and_then(Mp::as_array)
+        .map(|a| a.iter().map(text).collect())
+        .unwrap_or_default()
+}
+
+/// A Lua number as an integer (Kong sends integral numbers as integers,
+/// others as float64).
+fn int(v: &Mp) -> Option<i64> {
+    v.as_i64()
+        .or_else(|| v.as_u64().map(|u| i64::try_from(u).unwrap_or(i64::MAX)))
+        .or_else(|| v.as_f64().map(|f| f as i64))
+}
+
+/// A Lua string (msgpack str or bin), a number, or `true` (a query flag)
+/// as text; anything else is empty.
+fn text(v: &Mp) -> String {
+    match v {
+        Mp::String(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+        Mp::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+        Mp::Integer(n) => n.to_string(),
+        Mp::F32(f) => f.to_string(),
+        Mp::F64(f) => f.to_string(),
+        // A repeated query argument: Kong's get_query_arg takes the first.
+        Mp::Array(a) => a.first().map(text).unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+fn bytes(v: &Mp) -> Vec<u8> {
+    match v {
+        Mp::String(s) => s.as_bytes().to_vec(),
+        Mp::Binary(b) => b.clone(),
+        other => text(other).into_bytes(),
+    }
+}
+
+/// A header or query table: name → string, or a list for several values,
+/// or `true` for a flag — the shapes Kong's ProtoBuf side sends.
+fn multimap(data: Option<&Mp>) -> pb::Struct {
+    let mut fields = BTreeMap::new();
+    for (k, v) in data.and_then(Mp::as_map).into_iter().flatten() {
+        let value = match v {
+            Mp::Array(a) if a.is_empty() => ValueKind::BoolValue(true),
+            Mp::Array(a) if a.len() == 1 => ValueKind::StringValue(text(&a[0])),
+            Mp::Array(a) => ValueKind::ListValue(pb::ListValue {
+                values: a
+                    .iter()
+                    .map(|v| pb::Value {
+                        kind: Some(ValueKind::StringValue(text(v))),
+                    })
+                    .collect(),
+            }),
+            Mp::Boolean(true) => ValueKind::BoolValue(true),
+            other => ValueKind::StringValue(text(other)),
+        };
+        fields.insert(text(k), pb::Value { kind: Some(value) });
+    }
+    pb::Struct { fields }
+}
+
+/// A ProtoBuf `Value` as the Lua value Kong would have built from it.
+fn value_to_mp(v: pb::Value) -> Mp {
+    match v.kind {
+        None | Some(ValueKind::NullValue(_)) => Mp::Nil,
+        Some(ValueKind::NumberValue(n)) => {
+            if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 {
+                Mp::from(n as i64)
+            } else {
+                Mp::F64(n)
+            }
+        }
+        Some(ValueKind::StringValue(s)) => Mp::from(s),
+        Some(ValueKind::BoolValue(b)) => Mp::Boolean(b),
+        Some(ValueKind::StructValue(st)) => struct_to_mp(st),
+        Some(ValueKind::ListValue(l)) => Mp::Array(l.values.into_iter().map(value_to_mp).collect()),
+    }
+}
+
+fn struct_to_mp(st: pb::Struct) -> Mp {
+    Mp::Map(
+        st.fields
+            .into_iter()
+            .map(|(k, v)| (Mp::from(k), value_to_mp(v)))
+            .collect(),
+    )
+}
+
+/// A Lua value as a ProtoBuf `Value` (what Kong's ProtoBuf side sends for
+/// `ctx.shared.get` and `nginx.get_ctx`).
+pub(crate) fn mp_to_value(v: &Mp) -> pb::Value {
+    let kind = match v {
+        Mp::Nil => ValueKind::NullValue(0),
+        Mp::Boolean(b) => ValueKind::BoolValue(*b),
+        Mp::Integer(_) | Mp::F32(_) | Mp::F64(_) => {
+            ValueKind::NumberValue(v.as_f64().unwrap_or(0.0))
+        }
+        Mp::String(_) | Mp::Binary(_) => ValueKind::StringValue(text(v)),
+        Mp::Array(a) => ValueKind::ListValue(pb::ListValue {
+            values: a.iter().map(mp_to_value).collect(),
+        }),
+        Mp::Map(m) => ValueKind::StructValue(pb::Struct {
+            fields: m.iter().map(|(k, v)| (text(k), mp_to_value(v))).collect(),
+        }),
+        Mp::Ext(..) => ValueKind::NullValue(0),
+    };
+    pb::Value { kind: Some(kind) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pb<M: Message>(m: M) -> Vec<u8> {
+        m.encode_to_vec()
+    }
+
+    #[test]
+    fn arguments_become_the_lua_argument_list() {
+        assert_eq!(
+            args("kong.request.get_path", &[]).unwrap(),
+            Vec::<Mp>::new()
+        );
+        assert_eq!(
+            args("kong.request.get_header", &pb(pb::Str { v: "host".into() })).unwrap(),
+            [Mp::from("host")]
+        );
+        let kv = pb::Kv {
+            k: "x".into(),
+            v: Some(pb::Value {
+                kind: Some(ValueKind::StringValue("1".into())),
+            }),
+        };
+        assert_eq!(
+            args("kong.response.set_header", &pb(kv)).unwrap(),
+            [Mp::from("x"), Mp::from("1")]
+        );
+        let exit = pb::ExitArgs {
+            status: 403,
+            body: b"no".to_vec(),
+            headers: Some(crate::value::header_struct([("X-A", "1"), ("X-A", "2")])),
+        };
+        assert_eq!(
+            args("kong.response.exit", &pb(exit)).unwrap(),
+            [
+                Mp::from(403),
+                Mp::Binary(b"no".to_vec()),
+                map([("X-A", Mp::Array(vec![Mp::from("1"), Mp::from("2")]))])
+            ]
+        );
+        let log = pb::ListValue {
+            values: vec![
+                crate::value::string("n="),
+                crate::value::from_json(3.into()),
+            ],
+        };
+        assert_eq!(
+            args("kong.log.notice", &pb(log)).unwrap(),
+            [Mp::from("n="), Mp::from(3)]
+        );
+        assert!(args("kong.request.no_such_function", &[]).is_err());
+    }
+
+    #[test]
+    fn answers_become_the_protobuf_the_typed_pdk_reads() {
+        let s = |v: &[u8]| pb::Str::decode(v).unwrap().v;
+        assert_eq!(
+            s(&answer("kong.request.get_header", Some(&Mp::from("h"))).unwrap()),
+            "h"
+        );
+        assert_eq!(s(&answer("kong.request.get_header", None).unwrap()), "");
+        assert_eq!(
+            s(&answer("kong.request.get_query_arg", Some(&Mp::from(true))).unwrap()),
+            ""
+        );
+        let n =
+            pb::Int::decode(&answer("kong.response.get_status", Some(&Mp::from(403))).unwrap()[..])
+                .unwrap();
+        assert_eq!(n.v, 403);
+        // Kong's multimap: every value an array; a flag an empty array.
+        let mm = Mp::Map(vec![
+            (Mp::from("a"), Mp::Array(vec![Mp::from("1"), Mp::from("2")])),
+            (Mp::from("flag"), Mp::Array(vec![])),
+            (Mp::from("host"), Mp::Array(vec![Mp::from("h")])),
+        ]);
+        let st =
+            pb::Struct::decode(&answer("kong.request.get_query", Some(&mm)).unwrap()[..]).unwrap();
+        assert_eq!(
+            st.fields["host"].kind,
+            Some(ValueKind::StringValue("h".into()))
+        );
+        assert_eq!(st.fields["flag"].kind, Some(ValueKind::BoolValue(true)));
+        assert!(
+            matches!(st.fields["a"].kind, Some(ValueKind::ListValue(ref l)) if l.values.len() == 2)
+        );
+        let body = pb::RawBodyResult::decode(
+            &answer(
+                "kong.request.get_raw_body",
+                Some(&Mp::Binary(vec![0, 0xff])),
+            )
+            .unwrap()[..],
+        )
+        .unwrap();
+        assert_eq!(body.kind, Some(BodyKind::Content(vec![0, 0xff])));
+        let cred = map([
+            ("id", Mp::from("k")),
+            ("consumer", map([("id", Mp::from("c"))])),
+        ]);
+        let cred = pb::AuthenticatedCredential::decode(
+            &answer("kong.client.get_credential", Some(&cred)).unwrap()[..],
+        )
+        .unwrap();
+        assert_eq!((cred.id.as_str(), cred.consumer_id.as_str()), ("k", "c"));
+    }
+}
