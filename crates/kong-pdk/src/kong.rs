@@ -172,6 +172,11 @@ impl Kong {
         pdk::Client::new(self)
     }
 
+    /// `kong.vault`: secrets by reference. **Needs MsgPack:1**.
+    pub fn vault(&mut self) -> pdk::Vault<'_> {
+        pdk::Vault::new(self)
+    }
+
     /// `kong.ctx.shared`: values shared by all plugins for one request.
     pub fn ctx(&mut self) -> pdk::Ctx<'_> {
         pdk::Ctx::new(self)

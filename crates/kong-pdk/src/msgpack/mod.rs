@@ -149,6 +149,12 @@ impl StepLink {
         read_buf: &mut Vec<u8>,
     ) -> Result<()> {
         let step = self.next_step(method).await?;
+        if step.data.is_none() && translate::nil_is_failure(method) {
+            return Err(Error::Kong {
+                method,
+                message: "Kong gave no result (nil): the call failed, and Kong 3.10 does not pass the Lua error on over MsgPack:1".into(),
+            });
+        }
         if step.is_error() {
             return Err(Error::Kong {
                 method,

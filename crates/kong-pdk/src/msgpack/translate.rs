@@ -132,6 +132,13 @@ fn kinds(method: &str) -> Option<(Args, Answer)> {
     })
 }
 
+/// Whether a nil result means the call failed: the function returns a
+/// value on success and `nil, err` on failure, and Kong 3.10's bridge keeps
+/// only the nil.
+pub(crate) fn nil_is_failure(method: &str) -> bool {
+    method == "kong.service.set_upstream"
+}
+
 fn bad(method: &str, e: impl std::fmt::Display) -> Untranslatable {
     Untranslatable(format!("{method}: {e}"))
 }

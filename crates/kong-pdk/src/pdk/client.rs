@@ -16,6 +16,12 @@ impl<'a> Client<'a> {
         Client { kong }
     }
 
+    /// `kong.client.tls`: the client's TLS connection (mutual TLS).
+    /// **Needs MsgPack:1**.
+    pub fn tls(self) -> super::ClientTls<'a> {
+        super::ClientTls::new(self.kong)
+    }
+
     /// `kong.client.get_ip()`: the address of the peer that connected to Kong
     /// (not `X-Forwarded-For`). All phases; In `log`, where Kong refuses it, the call layer answers from
     /// `kong.log.serialize()`: `client_ip`, the address after nginx's realip

@@ -67,6 +67,30 @@ tuple_args!(A, B, C, D);
 tuple_args!(A, B, C, D, E);
 tuple_args!(A, B, C, D, E, F);
 
+/// How [`Log::set_serialize_value_with_mode`] treats an existing key
+/// (Kong's `mode` option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SerializeMode {
+    /// `"set"`: set the value whether or not the key exists.
+    #[default]
+    Set,
+    /// `"add"`: set it only if the key does not exist yet.
+    Add,
+    /// `"replace"`: set it only if the key exists.
+    Replace,
+}
+
+impl SerializeMode {
+    /// Kong's name for the mode.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SerializeMode::Set => "set",
+            SerializeMode::Add => "add",
+            SerializeMode::Replace => "replace",
+        }
+    }
+}
+
 /// `kong.log`: write to Kong's error log at a level; Kong prefixes each
 /// line with the plugin name. Every phase.
 #[derive(Debug)]
@@ -123,6 +147,24 @@ impl<'a> Log<'a> {
             v: Some(value::serialize(METHOD, value)?),
         };
         empty(self.kong, METHOD, &args).await
+    }
+
+    /// `kong.log.set_serialize_value(key, value, {mode = …})`: like
+    /// [`set_serialize_value`](Self::set_serialize_value) with Kong's
+    /// `mode`: [`SerializeMode::Set`] (the default: set, replacing),
+    /// [`SerializeMode::Add`] (only if absent) or
+    /// [`SerializeMode::Replace`] (only if present). **Needs MsgPack:1**
+    /// (the ProtoBuf service has no mode).
+    pub async fn set_serialize_value_with_mode<T: Serialize + ?Sized>(
+        self,
+        key: &str,
+        value: &T,
+        mode: SerializeMode,
+    ) -> Result<()> {
+        let options = serde_json::json!({ "mode": mode.as_str() });
+        self.kong
+            .call("kong.log.set_serialize_value", (key, value, options))
+            .await
     }
 
     /// `kong.log.serialize()`: Kong's standard log record of the request (the

@@ -16,6 +16,7 @@
 //!   nginx variables) fails.
 
 mod client;
+mod client_tls;
 mod ctx;
 mod ip;
 mod log;
@@ -27,22 +28,25 @@ mod router;
 mod service;
 mod service_request;
 mod service_response;
+mod vault;
 
 use kong_pdk_proto as pb;
 use prost::Message;
 
 pub use self::client::Client;
+pub use self::client_tls::ClientTls;
 pub use self::ctx::Ctx;
 pub use self::ip::Ip;
-pub use self::log::{Log, LogArgs};
+pub use self::log::{Log, LogArgs, SerializeMode};
 pub use self::nginx::Nginx;
-pub use self::node::Node;
+pub use self::node::{Node, ScaledDictStats, ScaledMemoryStats, ScaledWorkerMemory};
 pub use self::request::{RawBody, Request, UriCaptures};
 pub use self::response::{ExitHeaders, Response};
 pub use self::router::Router;
 pub use self::service::Service;
 pub use self::service_request::ServiceRequest;
 pub use self::service_response::ServiceResponse;
+pub use self::vault::Vault;
 use crate::error::{Error, Result};
 use crate::kong::Kong;
 

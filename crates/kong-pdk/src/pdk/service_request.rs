@@ -81,4 +81,22 @@ impl<'a> ServiceRequest<'a> {
         };
         empty(self.kong, "kong.service.request.set_raw_body", &args).await
     }
+
+    /// `kong.service.request.set_body(args, mimetype)`: sets the body from
+    /// a table, encoded by Kong for `mimetype` (`application/json`,
+    /// `application/x-www-form-urlencoded`, `multipart/form-data`; `None`:
+    /// the request's `Content-Type`), and sets `Content-Type` and
+    /// `Content-Length`. `rewrite`, `access`. **Needs MsgPack:1**. Kong
+    /// returns `true` or `nil, err` (nil over Kong 3.10): `Ok(false)`.
+    pub async fn set_body<T: serde::Serialize + ?Sized>(
+        self,
+        body: &T,
+        mimetype: Option<&str>,
+    ) -> Result<bool> {
+        let ok: Option<bool> = self
+            .kong
+            .call("kong.service.request.set_body", (body, mimetype))
+            .await?;
+        Ok(ok.unwrap_or(false))
+    }
 }

@@ -157,8 +157,9 @@ impl Plugin for RsWrong {
     async fn access(&self, kong: &mut Kong) -> PhaseResult {
         let missing: Option<String> = kong.ctx().get_shared("no-such-key").await?;
         assert_eq!(missing, None);
-        // Kong 3.10 answers `nil, err` with a plain nil.
-        let _ = kong.service().set_upstream("nope").await;
+        // Kong 3.10 answers `nil, err` with a plain nil: reported as such.
+        let err = kong.service().set_upstream("nope").await.unwrap_err();
+        assert!(err.to_string().contains("Kong gave no result"), "{err}");
         kong.response().set_header("x-kbwrong-err", "None").await?;
         let unknown: Option<Json> = kong.call("kong.request.no_such_function", ("x",)).await?;
         assert_eq!(unknown, None);
