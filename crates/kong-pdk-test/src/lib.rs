@@ -139,6 +139,7 @@
 
 pub mod driver;
 pub mod live;
+pub mod msgpack_driver;
 pub mod process;
 mod test_server;
 
@@ -156,6 +157,8 @@ mod values;
 
 pub use kong_pdk::Phase;
 pub use kong_pdk_proto as pb;
+/// msgpack values, as the MsgPack:1 driver reads and writes them.
+pub use rmpv;
 
 pub use crate::config::{KongKeys, PLUGIN_ID, Scope, WORKSPACE_ID, kong_config};
 pub use crate::driver::{Call, Connection, EventEnd, EventResult, Reply};
@@ -163,6 +166,7 @@ pub use crate::env::{DEFAULT_NODE_ID, ERROR_BODY, Outcome, PhaseEnd, PhaseRun, T
 pub use crate::error::HarnessError;
 pub use crate::headers::HeaderList;
 pub use crate::http::{ClientResponse, ResponseSource, UpstreamRequest, UpstreamResponse};
+pub use crate::msgpack_driver::{MpCall, MpEnd, MpEventResult, MpReply, MsgPackConnection};
 pub use crate::process::PluginProcess;
 pub use crate::request::{DEFAULT_ROUTE_ID, DEFAULT_SERVICE_HOST, DEFAULT_SERVICE_ID, Request};
 pub use crate::script::{Script, ScriptError, ScriptReport};

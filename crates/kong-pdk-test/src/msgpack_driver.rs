@@ -1,0 +1,257 @@
+//! Kong's side of MsgPack:1 (`mp_rpc.lua`), for driving a plugin server
+//! that speaks it: `plugin.StartInstance`, `plugin.HandleEvent`, and each
+//! PDK call answered with the `plugin.Step*` Kong would pick for it.
+
+use std::io;
+use std::path::Path;
+
+use rmpv::Value as Mp;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+/// A PDK call a MsgPack:1 server made: the Lua function and its arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MpCall {
+    /// The dotted name, e.g. `kong.request.get_header`.
+    pub method: String,
+    /// The argument list.
+    pub args: Vec<Mp>,
+}
+
+/// How the driver answers a call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MpReply {
+    /// The function's (first) return value; `None` is nil (no `Data`).
+    Value(Option<Mp>),
+    /// `plugin.StepError` with this text (Kong versions that report errors).
+    Error(String),
+    /// No answer at all: what Kong 3.10 does when its PDK refuses the call.
+    Refuse,
+}
+
+/// How an event ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MpEnd {
+    /// The server replied `"ret"`.
+    Returned,
+    /// The server called `kong.response.exit` (the last call): Kong sends
+    /// nothing more for the event.
+    Exit,
+    /// The driver refused a call ([`MpReply::Refuse`]) and stopped.
+    Refused,
+    /// The server answered with a msgpack-rpc error.
+    RpcError(String),
+}
+
+/// The calls of one event and how it ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MpEventResult {
+    /// Every call, in order (an exit included).
+    pub calls: Vec<MpCall>,
+    /// How it ended.
+    pub end: MpEnd,
+    /// The server's `EventId`.
+    pub event_id: u64,
+}
+
+impl MpEventResult {
+    /// The method names called, in order.
+    pub fn methods(&self) -> Vec<&str> {
+        self.calls.iter().map(|c| c.method.as_str()).collect()
+    }
+}
+
+/// One connection to a MsgPack:1 server, with Kong's message counter.
+#[derive(Debug)]
+pub struct MsgPackConnection {
+    stream: UnixStream,
+    buf: Vec<u8>,
+    msgid: u64,
+}
+
+/// The `plugin.Step*` Kong sends a function's result with
+/// (`get_step_method` in `mp_rpc.lua`).
+pub fn step_method(function: &str) -> &'static str {
+    match function {
+        "kong.client.get_credential" | "kong.client.authenticate" => "plugin.StepCredential",
+        "kong.client.load_consumer" | "kong.client.get_consumer" => "plugin.StepConsumer",
+        "kong.node.get_memory_stats" => "plugin.StepMemoryStats",
+        "kong.router.get_route" => "plugin.StepRoute",
+        "kong.router.get_service" => "plugin.StepService",
+        "kong.request.get_query"
+        | "kong.request.get_headers"
+        | "kong.response.get_headers"
+        | "kong.service.response.get_headers" => "plugin.StepMultiMap",
+        _ => "plugin.Step",
+    }
+}
+
+fn map<const N: usize>(pairs: [(&str, Mp); N]) -> Mp {
+    Mp::Map(pairs.into_iter().map(|(k, v)| (Mp::from(k), v)).collect())
+}
+
+fn get<'a>(map: &'a Mp, key: &str) -> Option<&'a Mp> {
+    map.as_map()?
+        .iter()
+        .find(|(k, _)| k.as_str() == Some(key))
+        .map(|(_, v)| v)
+}
+
+fn invalid(msg: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.into())
+}
+
+impl MsgPackConnection {
+    /// Connects to a plugin server's socket.
+    pub async fn connect(path: impl AsRef<Path>) -> io::Result<MsgPackConnection> {
+        Ok(MsgPackConnection {
+            stream: UnixStream::connect(path).await?,
+            buf: Vec::new(),
+            msgid: 0,
+        })
+    }
+
+    /// Sends `[0, msgid, method, [params]]` and reads the reply's
+    /// `(error, result)`.
+    pub async fn request(&mut self, method: &str, params: Mp) -> io::Result<(Mp, Mp)> {
+        self.msgid += 1;
+        let message = Mp::Array(vec![
+            Mp::from(0),
+            Mp::from(self.msgid),
+            Mp::from(method),
+            Mp::Array(vec![params]),
+        ]);
+        let mut bytes = Vec::new();
+        rmpv::encode::write_value(&mut bytes, &message).map_err(io::Error::other)?;
+        self.stream.write_all(&bytes).await?;
+        let reply = self.read().await?;
+        match reply.as_array().map(Vec::as_slice) {
+            Some([kind, id, error, result]) if kind.as_u64() == Some(1) => {
+                if id.as_u64() != Some(self.msgid) {
+                    return Err(invalid(format!(
+                        "reply to msgid {id}, expected {}",
+                        self.msgid
+                    )));
+                }
+                Ok((error.clone(), result.clone()))
+            }
+            _ => Err(invalid(format!("not a msgpack-rpc response: {reply}"))),
+        }
+    }
+
+    /// Reads one whole message.
+    async fn read(&mut self) -> io::Result<Mp> {
+        loop {
+            if !self.buf.is_empty() {
+                let mut slice = &self.buf[..];
+                if let Ok(v) = rmpv::decode::read_value(&mut slice) {
+                    let used = self.buf.len() - slice.len();
+                    self.buf.drain(..used);
+                    return Ok(v);
+                }
+            }
+            let mut chunk = vec![0u8; 65536];
+            let n = self.stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection",
+                ));
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// `plugin.StartInstance` with Kong's config JSON; the instance id, or
+    /// the server's error.
+    pub async fn start_instance(
+        &mut self,
+        name: &str,
+        config_json: &str,
+    ) -> io::Result<Result<i64, String>> {
+        let (error, result) = self
+            .request(
+                "plugin.StartInstance",
+                map([("Name", Mp::from(name)), ("Config", Mp::from(config_json))]),
+            )
+            .await?;
+        if !error.is_nil() {
+            return Ok(Err(error.as_str().unwrap_or_default().to_owned()));
+        }
+        get(&result, "Id")
+            .and_then(Mp::as_i64)
+            .map(Ok)
+            .ok_or_else(|| invalid(format!("no Id in {result}")))
+    }
+
+    /// Runs one event: `plugin.HandleEvent`, then each call answered by
+    /// `answer` until `"ret"`, an exit, or a refusal.
+    pub async fn handle_event(
+        &mut self,
+        instance_id: i64,
+        phase: &str,
+        mut answer: impl FnMut(&MpCall) -> MpReply,
+    ) -> io::Result<MpEventResult> {
+        let (mut error, mut result) = self
+            .request(
+                "plugin.HandleEvent",
+                map([
+                    ("InstanceId", Mp::from(instance_id)),
+                    ("EventName", Mp::from(phase)),
+                ]),
+            )
+            .await?;
+        let mut calls = Vec::new();
+        let mut event_id = 0;
+        loop {
+            if !error.is_nil() {
+                let text = error.as_str().unwrap_or_default().to_owned();
+                return Ok(MpEventResult {
+                    calls,
+                    end: MpEnd::RpcError(text),
+                    event_id,
+                });
+            }
+            event_id = get(&result, "EventId")
+                .and_then(Mp::as_u64)
+                .ok_or_else(|| invalid(format!("no EventId in {result}")))?;
+            let data = get(&result, "Data").cloned().unwrap_or(Mp::Nil);
+            if data.as_str() == Some("ret") {
+                return Ok(MpEventResult {
+                    calls,
+                    end: MpEnd::Returned,
+                    event_id,
+                });
+            }
+            let call = MpCall {
+                method: get(&data, "Method")
+                    .and_then(Mp::as_str)
+                    .ok_or_else(|| invalid(format!("neither \"ret\" nor a call: {data}")))?
+                    .to_owned(),
+                args: get(&data, "Args")
+                    .and_then(Mp::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            };
+            let exit = call.method == "kong.response.exit";
+            let reply = if exit { MpReply::Refuse } else { answer(&call) };
+            calls.push(call);
+            let (method, data) = match reply {
+                MpReply::Refuse => {
+                    return Ok(MpEventResult {
+                        calls,
+                        end: if exit { MpEnd::Exit } else { MpEnd::Refused },
+                        event_id,
+                    });
+                }
+                MpReply::Error(text) => ("plugin.StepError", Some(Mp::from(text))),
+                MpReply::Value(v) => (step_method(&calls.last().expect("pushed").method), v),
+            };
+            let mut params = vec![(Mp::from("EventId"), Mp::from(event_id))];
+            if let Some(data) = data.filter(|d| !d.is_nil()) {
+                params.push((Mp::from("Data"), data));
+            }
+            (error, result) = self.request(method, Mp::Map(params)).await?;
+        }
+    }
+}
