@@ -6,32 +6,47 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use kong_pdk::Plugin;
 use kong_pdk::server::Server;
+use kong_pdk::{Plugin, Protocol};
 use kong_pdk_proto as pb;
 use serde_json::Value as Json;
 
-use crate::driver::{Call, Connection, EventResult, Reply};
+use crate::driver::{Call, Connection, EventEnd, EventResult, Reply};
 use crate::error::HarnessError;
+use crate::msgpack_driver::{MpEnd, MpReply, MsgPackConnection};
 use crate::test_server::TestServer;
 
 /// Kong's connections to one plugin server: a connection is reused until
 /// it is closed (after `kong.response.exit` or a rejected call), like Kong's
-/// pool; sequence numbers keep counting across connections.
+/// pool; sequence numbers keep counting across connections. Under
+/// MsgPack:1 one pooled connection carries everything, and the simulated
+/// Kong's ProtoBuf-level answers are given as the Lua values Kong's
+/// functions return.
 #[derive(Debug)]
 pub(crate) struct KongSide {
     socket: PathBuf,
     conn: Option<Connection>,
     next_sequence: i64,
+    protocol: Protocol,
+    msgpack: Option<MsgPackConnection>,
 }
 
 impl KongSide {
-    fn new(socket: PathBuf) -> KongSide {
+    fn new(socket: PathBuf, protocol: Protocol) -> KongSide {
         KongSide {
             socket,
             conn: None,
             next_sequence: 1,
+            protocol,
+            msgpack: None,
         }
+    }
+
+    async fn msgpack(&mut self) -> io::Result<&mut MsgPackConnection> {
+        if self.msgpack.is_none() {
+            self.msgpack = Some(MsgPackConnection::connect(&self.socket).await?);
+        }
+        Ok(self.msgpack.as_mut().expect("connected above"))
     }
 
     async fn conn(&mut self) -> io::Result<&mut Connection> {
@@ -58,6 +73,15 @@ impl KongSide {
         name: &str,
         config: &str,
     ) -> io::Result<Option<pb::InstanceStatus>> {
+        if self.protocol == Protocol::MsgPack {
+            let started = self.msgpack().await?.start_instance(name, config).await?;
+            return Ok(started.ok().map(|id| pb::InstanceStatus {
+                name: name.to_owned(),
+                instance_id: i32::try_from(id).unwrap_or(i32::MAX),
+                config: None,
+                started_at: 0,
+            }));
+        }
         let status = self.conn().await?.start_instance(name, config).await;
         if !matches!(status, Ok(Some(_))) {
             self.conn = None;
@@ -73,6 +97,9 @@ impl KongSide {
         event: &str,
         answer: impl FnMut(&Call) -> Reply,
     ) -> io::Result<EventResult> {
+        if self.protocol == Protocol::MsgPack {
+            return self.msgpack_event(instance_id, event, answer).await;
+        }
         let result = self
             .conn()
             .await?
@@ -83,6 +110,72 @@ impl KongSide {
         }
         self.after_rpc();
         result
+    }
+}
+
+impl KongSide {
+    /// An event over MsgPack:1, seen as the ProtoBuf-level calls the
+    /// simulation models: each Lua call becomes the ProtoBuf call the same
+    /// typed function makes, and each answer the Lua value Kong returns.
+    /// A function outside Kong's 74 is passed on with its msgpack
+    /// arguments, which the simulation does not know (an unhandled call,
+    /// answered nil).
+    async fn msgpack_event(
+        &mut self,
+        instance_id: i32,
+        event: &str,
+        mut answer: impl FnMut(&Call) -> Reply,
+    ) -> io::Result<EventResult> {
+        let to_call = |method: &str, args: &[rmpv::Value]| Call {
+            method: method.to_owned(),
+            args: kong_pdk::__private::msgpack_args_to_pb(method, args).unwrap_or_else(|| {
+                let mut raw = Vec::new();
+                let list = rmpv::Value::Array(args.to_vec());
+                let _ = rmpv::encode::write_value(&mut raw, &list);
+                raw
+            }),
+        };
+        let result = self
+            .msgpack()
+            .await?
+            .handle_event(i64::from(instance_id), event, |call| {
+                match answer(&to_call(&call.method, &call.args)) {
+                    Reply::Frame(bytes) => MpReply::Value(
+                        kong_pdk::__private::pb_answer_to_msgpack(&call.method, &bytes),
+                    ),
+                    Reply::Reject => MpReply::Refuse,
+                }
+            })
+            .await;
+        let result = match result {
+            Ok(r) => r,
+            Err(e) => {
+                self.msgpack = None;
+                return Err(e);
+            }
+        };
+        let calls: Vec<Call> = result
+            .calls
+            .iter()
+            .map(|c| to_call(&c.method, &c.args))
+            .collect();
+        let end = match result.end {
+            MpEnd::Returned => EventEnd::Returned,
+            MpEnd::Exit => EventEnd::Exit(
+                calls
+                    .last()
+                    .map(|c| c.decode::<pb::ExitArgs>())
+                    .unwrap_or_default(),
+            ),
+            MpEnd::Refused => {
+                EventEnd::Rejected(calls.last().map(|c| c.method.clone()).unwrap_or_default())
+            }
+            MpEnd::RpcError(_) => {
+                self.msgpack = None;
+                EventEnd::ServerClosed
+            }
+        };
+        Ok(EventResult { calls, end })
     }
 }
 
@@ -115,7 +208,7 @@ where
         server = server.call_layer(on);
     }
     let server = TestServer::try_start(server).await?;
-    let result = body(KongSide::new(server.socket().to_owned())).await;
+    let result = body(KongSide::new(server.socket().to_owned(), P::PROTOCOL)).await;
     server.stop().await?;
     result
 }

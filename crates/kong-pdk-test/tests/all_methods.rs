@@ -1,23 +1,27 @@
 //! Every one of Kong's 74 PDK methods, called through kong-pdk in a phase
-//! where Kong allows it, gets an answer from the simulated Kong's model.
+//! where Kong allows it, gets an answer from the simulated Kong's model —
+//! over ProtoBuf:1 and, with the same typed results, over MsgPack:1.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::sync::Mutex;
 
 use kong_pdk::entities::{AuthenticatedCredential, Consumer};
-use kong_pdk::{Headers, Kong, PhaseResult, Plugin, Query, Schema};
+use kong_pdk::{Headers, Kong, PhaseResult, Plugin, Protocol, Query, Schema};
 use kong_pdk_test::{CallOutcome, Request, TestEnv, UpstreamResponse, pb};
 use serde::Deserialize;
 use serde_json::json;
 
-static RESULTS: Mutex<Vec<(&'static str, String)>> = Mutex::new(Vec::new());
+thread_local! {
+    // Per test: each test's runtime, server included, runs on its thread.
+    static RESULTS: RefCell<Vec<(&'static str, String)>> = const { RefCell::new(Vec::new()) };
+}
 
 fn record<T: std::fmt::Debug>(method: &'static str, r: kong_pdk::Result<T>) {
     let text = match r {
         Ok(v) => format!("{v:?}"),
         Err(e) => format!("ERROR {e}"),
     };
-    RESULTS.lock().unwrap().push((method, text));
+    RESULTS.with(|r| r.borrow_mut().push((method, text)));
 }
 
 #[derive(Deserialize, Schema)]
@@ -26,6 +30,41 @@ struct Everything {}
 #[kong_pdk::plugin]
 impl Plugin for Everything {
     async fn access(&self, k: &mut Kong) -> PhaseResult {
+        everything_access(k).await
+    }
+
+    async fn response(&self, k: &mut Kong) -> PhaseResult {
+        everything_response(k).await
+    }
+
+    async fn log(&self, k: &mut Kong) -> PhaseResult {
+        everything_log(k).await
+    }
+}
+
+/// The same plugin over MsgPack:1.
+#[derive(Deserialize, Schema)]
+struct EverythingMsgPack {}
+
+#[kong_pdk::plugin]
+impl Plugin for EverythingMsgPack {
+    const PROTOCOL: Protocol = Protocol::MsgPack;
+
+    async fn access(&self, k: &mut Kong) -> PhaseResult {
+        everything_access(k).await
+    }
+
+    async fn response(&self, k: &mut Kong) -> PhaseResult {
+        everything_response(k).await
+    }
+
+    async fn log(&self, k: &mut Kong) -> PhaseResult {
+        everything_log(k).await
+    }
+}
+
+async fn everything_access(k: &mut Kong) -> PhaseResult {
+    {
         record("kong.client.get_ip", k.client().get_ip().await);
         record(
             "kong.client.get_forwarded_ip",
@@ -229,58 +268,64 @@ impl Plugin for Everything {
         );
         Ok(())
     }
+}
 
-    async fn response(&self, k: &mut Kong) -> PhaseResult {
-        record("kong.response.get_status", k.response().get_status().await);
-        record(
-            "kong.response.get_header",
-            k.response().get_header("x-add").await,
-        );
-        record(
-            "kong.response.get_headers",
-            k.response().get_headers().await,
-        );
-        record("kong.response.get_source", k.response().get_source().await);
-        record(
-            "kong.service.response.get_status",
-            k.service_response().get_status().await,
-        );
-        record(
-            "kong.service.response.get_header",
-            k.service_response().get_header("x-up").await,
-        );
-        record(
-            "kong.service.response.get_headers",
-            k.service_response().get_headers().await,
-        );
-        record(
-            "kong.service.response.get_raw_body",
-            k.service_response().get_raw_body().await,
-        );
-        RESULTS
-            .lock()
-            .unwrap()
-            .push(("kong.response.exit", "sent".into()));
-        k.response().exit(418, "teapot", [("x-exit", "1")]).await?;
-        Ok(())
-    }
+async fn everything_response(k: &mut Kong) -> PhaseResult {
+    record("kong.response.get_status", k.response().get_status().await);
+    record(
+        "kong.response.get_header",
+        k.response().get_header("x-add").await,
+    );
+    record(
+        "kong.response.get_headers",
+        k.response().get_headers().await,
+    );
+    record("kong.response.get_source", k.response().get_source().await);
+    record(
+        "kong.service.response.get_status",
+        k.service_response().get_status().await,
+    );
+    record(
+        "kong.service.response.get_header",
+        k.service_response().get_header("x-up").await,
+    );
+    record(
+        "kong.service.response.get_headers",
+        k.service_response().get_headers().await,
+    );
+    record(
+        "kong.service.response.get_raw_body",
+        k.service_response().get_raw_body().await,
+    );
+    RESULTS.with(|r| r.borrow_mut().push(("kong.response.exit", "sent".into())));
+    k.response().exit(418, "teapot", [("x-exit", "1")]).await?;
+    Ok(())
+}
 
-    async fn log(&self, k: &mut Kong) -> PhaseResult {
-        let record_json = k.log().serialize().await;
-        let summary = record_json.map(|s| {
-            let v: serde_json::Value = serde_json::from_str(&s).unwrap();
-            format!(
-                "{} {} {}",
-                v["request"]["tenant"], v["response"]["status"], v["upstream_uri"]
-            )
-        });
-        record("kong.log.serialize", summary);
-        Ok(())
-    }
+async fn everything_log(k: &mut Kong) -> PhaseResult {
+    let record_json = k.log().serialize().await;
+    let summary = record_json.map(|s| {
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        format!(
+            "{} {} {}",
+            v["request"]["tenant"], v["response"]["status"], v["upstream_uri"]
+        )
+    });
+    record("kong.log.serialize", summary);
+    Ok(())
 }
 
 #[tokio::test]
 async fn every_pdk_method_gets_a_model_answer() {
+    every_pdk_method::<Everything>().await;
+}
+
+#[tokio::test]
+async fn every_pdk_method_gets_the_same_answer_over_msgpack() {
+    every_pdk_method::<EverythingMsgPack>().await;
+}
+
+async fn every_pdk_method<P: Plugin>() {
     let request = Request::post(
         "https://Example.com:8443/items/./a//b?x=1&x=2&y=z",
         "payload",
@@ -313,9 +358,9 @@ async fn every_pdk_method_gets_a_model_answer() {
         })
         .known_upstream("pool")
         .upstream_response(UpstreamResponse::new(503).header("x-up", "u").body("down"));
-    let out = env.run::<Everything>(json!({})).await;
+    let out = env.run::<P>(json!({})).await;
 
-    let results: Vec<(&str, String)> = RESULTS.lock().unwrap().clone();
+    let results: Vec<(&str, String)> = RESULTS.with(|r| r.borrow().clone());
     let want: &[(&str, &str)] = &[
         ("kong.client.get_ip", r#""10.0.0.9""#),
         ("kong.client.get_forwarded_ip", r#""203.0.113.5""#),

@@ -542,3 +542,34 @@ async fn an_unknown_instance_asks_kong_to_start_it_again() {
     assert!(bad.is_err());
     server.stop().await.unwrap();
 }
+
+/// A MsgPack:1 plugin under `TestEnv`, calling a function outside the 74.
+#[derive(Deserialize, Schema)]
+struct VaultUser {}
+
+#[kong_pdk::plugin]
+impl Plugin for VaultUser {
+    const PROTOCOL: Protocol = Protocol::MsgPack;
+
+    async fn access(&self, kong: &mut Kong) -> PhaseResult {
+        let host = kong.request().get_header("host").await?;
+        let secret = kong.vault().get("{vault://env/key}").await?;
+        kong.response()
+            .set_header("x-seen", &format!("{host} {secret:?}"))
+            .await?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn test_env_runs_a_msgpack_plugin_and_lists_what_it_cannot_model() {
+    let mut env = TestEnv::new(Request::get("http://example.com/"));
+    let out = env.run::<VaultUser>(json!({})).await;
+    assert_eq!(out.response.header("x-seen"), Some("example.com None"));
+    let unhandled: Vec<&str> = out
+        .unhandled_calls
+        .iter()
+        .map(|c| c.method.as_str())
+        .collect();
+    assert_eq!(unhandled, ["kong.vault.get"]);
+}

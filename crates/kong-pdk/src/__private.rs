@@ -27,3 +27,15 @@ pub fn decode_config<P: Plugin>(server: Server<P>, config: &[u8]) -> Result<(i64
 pub async fn serve_connection<P: Plugin>(server: Server<P>, stream: UnixStream) {
     server.serve_connection(stream).await;
 }
+
+/// Under MsgPack:1, the ProtoBuf arguments the typed PDK would have sent
+/// for a Lua call (`None`: not one of Kong's 74 ProtoBuf methods).
+pub fn msgpack_args_to_pb(method: &str, args: &[rmpv::Value]) -> Option<Vec<u8>> {
+    crate::msgpack::translate::lua_args_to_pb(method, args)
+}
+
+/// Under MsgPack:1, the Lua value Kong's function returns for a ProtoBuf
+/// answer (`None`: nil, or not one of the 74 methods).
+pub fn pb_answer_to_msgpack(method: &str, answer: &[u8]) -> Option<rmpv::Value> {
+    crate::msgpack::translate::pb_answer_to_lua(method, answer)
+}

@@ -490,6 +490,263 @@ pub(crate) fn mp_to_value(v: &Mp) -> pb::Value {
     pb::Value { kind: Some(kind) }
 }
 
+// ------------------------------------------------------------ Kong's side
+//
+// The inverse, for code that plays Kong (the test kit, kong-pdk-dev): a
+// Lua call as the ProtoBuf call the same typed function would have made,
+// and a ProtoBuf answer as the Lua value Kong's function returns.
+
+/// The ProtoBuf arguments of a Lua call; `None` for a function outside
+/// Kong's ProtoBuf service.
+pub(crate) fn lua_args_to_pb(method: &str, args: &[Mp]) -> Option<Vec<u8>> {
+    let (kind, answer) = kinds(method)?;
+    let arg = |n: usize| args.get(n).filter(|v| !v.is_nil());
+    let text_at = |n: usize| arg(n).map(text).unwrap_or_default();
+    Some(match kind {
+        Args::Empty => Vec::new(),
+        Args::Str => pb::Str { v: text_at(0) }.encode_to_vec(),
+        Args::Int => {
+            let default = if answer == Answer::MultiMap {
+                i64::from(crate::pdk::DEFAULT_MAX)
+            } else {
+                0
+            };
+            pb::Int {
+                v: arg(0).and_then(int).unwrap_or(default) as i32,
+            }
+            .encode_to_vec()
+        }
+        Args::Bool => pb::Bool {
+            v: arg(0).and_then(Mp::as_bool).unwrap_or(false),
+        }
+        .encode_to_vec(),
+        Args::Bytes => pb::ByteString {
+            v: arg(0).map(bytes).unwrap_or_default(),
+        }
+        .encode_to_vec(),
+        Args::Kv => pb::Kv {
+            k: text_at(0),
+            v: Some(arg(1).map_or(pb::Value { kind: None }, mp_to_value)),
+        }
+        .encode_to_vec(),
+        Args::List => pb::ListValue {
+            values: args.iter().map(mp_to_value).collect(),
+        }
+        .encode_to_vec(),
+        Args::Struct => table_to_struct(arg(0)).encode_to_vec(),
+        Args::Target => pb::Target {
+            host: text_at(0),
+            port: arg(1).and_then(int).unwrap_or(0) as i32,
+        }
+        .encode_to_vec(),
+        Args::Exit => pb::ExitArgs {
+            status: arg(0).and_then(int).unwrap_or(0) as i32,
+            body: arg(1).map(bytes).unwrap_or_default(),
+            headers: arg(2).map(|h| table_to_struct(Some(h))),
+        }
+        .encode_to_vec(),
+        Args::ConsumerSpec => pb::ConsumerSpec {
+            id: text_at(0),
+            by_username: arg(1).and_then(Mp::as_bool).unwrap_or(false),
+        }
+        .encode_to_vec(),
+        Args::Authenticate => pb::AuthenticateArgs {
+            consumer: arg(0).map(|c| pb::Consumer {
+                id: s(Some(c), "id"),
+                created_at: i(Some(c), "created_at"),
+                username: s(Some(c), "username"),
+                custom_id: s(Some(c), "custom_id"),
+                tags: strings(Some(c), "tags"),
+            }),
+            credential: arg(1).map(|c| pb::AuthenticatedCredential {
+                id: s(Some(c), "id"),
+                consumer_id: s(Some(c), "consumer_id"),
+            }),
+        }
+        .encode_to_vec(),
+    })
+}
+
+fn table_to_struct(table: Option<&Mp>) -> pb::Struct {
+    match table.map(mp_to_value).and_then(|v| v.kind) {
+        Some(ValueKind::StructValue(st)) => st,
+        _ => pb::Struct::default(),
+    }
+}
+
+/// The Lua value Kong's function returns for a ProtoBuf answer (`None`:
+/// nil); `None` too for a function outside Kong's ProtoBuf service.
+pub(crate) fn pb_answer_to_lua(method: &str, answer: &[u8]) -> Option<Mp> {
+    let (_, kind) = kinds(method)?;
+    let a = answer;
+    let list = |v: &[String]| Mp::Array(v.iter().map(|s| Mp::from(s.as_str())).collect());
+    let key = |id: &str| map([("id", Mp::from(id))]);
+    Some(match kind {
+        Answer::Unit => return None,
+        Answer::Str => Mp::from(pb::Str::decode(a).ok()?.v),
+        Answer::Int => Mp::from(pb::Int::decode(a).ok()?.v),
+        Answer::Number => value_to_mp(pb::Value {
+            kind: Some(ValueKind::NumberValue(pb::Number::decode(a).ok()?.v)),
+        }),
+        Answer::Bool => Mp::Boolean(pb::Bool::decode(a).ok()?.v),
+        Answer::Bytes => Mp::Binary(pb::ByteString::decode(a).ok()?.v),
+        Answer::Value => match pb::Value::decode(a).ok()?.kind {
+            None | Some(ValueKind::NullValue(_)) => return None,
+            kind => value_to_mp(pb::Value { kind }),
+        },
+        Answer::MultiMap => Mp::Map(
+            pb::Struct::decode(a)
+                .ok()?
+                .fields
+                .into_iter()
+                .map(|(k, v)| {
+                    let values = match v.kind {
+                        Some(ValueKind::ListValue(l)) => l
+                            .values
+                            .into_iter()
+                            .map(|v| match v.kind {
+                                Some(ValueKind::StringValue(s)) => Mp::from(s),
+                                _ => Mp::from(""),
+                            })
+                            .collect(),
+                        Some(ValueKind::StringValue(s)) => vec![Mp::from(s)],
+                        // A flag (`true`): Kong sends an empty array.
+                        _ => Vec::new(),
+                    };
+                    (Mp::from(k), Mp::Array(values))
+                })
+                .collect(),
+        ),
+        Answer::RawBody => match pb::RawBodyResult::decode(a).ok()?.kind {
+            Some(BodyKind::Content(body)) => Mp::Binary(body),
+            _ => return None,
+        },
+        Answer::UriCaptures => {
+            let c = pb::UriCapturesResult::decode(a).ok()?;
+            map([
+                (
+                    "unnamed",
+                    Mp::Array(c.unnamed.into_iter().map(Mp::Binary).collect()),
+                ),
+                (
+                    "named",
+                    Mp::Map(
+                        c.named
+                            .into_iter()
+                            .map(|(k, v)| (Mp::from(k), Mp::Binary(v)))
+                            .collect(),
+                    ),
+                ),
+            ])
+        }
+        Answer::Route => {
+            let r = pb::Route::decode(a).ok()?;
+            map([
+                ("id", Mp::from(r.id)),
+                ("created_at", Mp::from(r.created_at)),
+                ("updated_at", Mp::from(r.updated_at)),
+                ("name", Mp::from(r.name)),
+                ("protocols", list(&r.protocols)),
+                ("methods", list(&r.methods)),
+                ("hosts", list(&r.hosts)),
+                ("paths", list(&r.paths)),
+                ("headers", list(&r.headers)),
+                (
+                    "https_redirect_status_code",
+                    Mp::from(r.https_redirect_status_code),
+                ),
+                ("regex_priority", Mp::from(r.regex_priority)),
+                ("strip_path", Mp::Boolean(r.strip_path)),
+                ("preserve_host", Mp::Boolean(r.preserve_host)),
+                ("snis", list(&r.snis)),
+                ("sources", list(&r.sources)),
+                ("destinations", list(&r.destinations)),
+                ("tags", list(&r.tags)),
+                ("service", r.service.map_or(Mp::Nil, |k| key(&k.id))),
+            ])
+        }
+        Answer::Service => {
+            let v = pb::Service::decode(a).ok()?;
+            map([
+                ("id", Mp::from(v.id)),
+                ("created_at", Mp::from(v.created_at)),
+                ("updated_at", Mp::from(v.updated_at)),
+                ("name", Mp::from(v.name)),
+                ("retries", Mp::from(v.retries)),
+                ("protocol", Mp::from(v.protocol)),
+                ("host", Mp::from(v.host)),
+                ("port", Mp::from(v.port)),
+                ("path", Mp::from(v.path)),
+                ("connect_timeout", Mp::from(v.connect_timeout)),
+                ("write_timeout", Mp::from(v.write_timeout)),
+                ("read_timeout", Mp::from(v.read_timeout)),
+                ("tags", list(&v.tags)),
+                (
+                    "client_certificate",
+                    v.client_certificate.map_or(Mp::Nil, |k| key(&k.id)),
+                ),
+            ])
+        }
+        Answer::Consumer => {
+            let c = pb::Consumer::decode(a).ok()?;
+            if c.id.is_empty() {
+                return None;
+            }
+            map([
+                ("id", Mp::from(c.id)),
+                ("created_at", Mp::from(c.created_at)),
+                ("username", Mp::from(c.username)),
+                ("custom_id", Mp::from(c.custom_id)),
+                ("tags", list(&c.tags)),
+            ])
+        }
+        Answer::Credential => {
+            let c = pb::AuthenticatedCredential::decode(a).ok()?;
+            if c.id.is_empty() {
+                return None;
+            }
+            map([
+                ("id", Mp::from(c.id)),
+                ("consumer_id", Mp::from(c.consumer_id)),
+            ])
+        }
+        Answer::MemoryStats => {
+            let m = pb::MemoryStats::decode(a).ok()?;
+            let dicts = m.lua_shared_dicts.unwrap_or_default();
+            let dict = |d: pb::memory_stats::lua_shared_dicts::DictStats| {
+                map([
+                    ("allocated_slabs", Mp::from(d.allocated_slabs)),
+                    ("capacity", Mp::from(d.capacity)),
+                ])
+            };
+            let mut named = Vec::new();
+            if let Some(d) = dicts.kong {
+                named.push((Mp::from("kong"), dict(d)));
+            }
+            if let Some(d) = dicts.kong_db_cache {
+                named.push((Mp::from("kong_db_cache"), dict(d)));
+            }
+            map([
+                ("lua_shared_dicts", Mp::Map(named)),
+                (
+                    "workers_lua_vms",
+                    Mp::Array(
+                        m.workers_lua_vms
+                            .into_iter()
+                            .map(|w| {
+                                map([
+                                    ("http_allocated_gc", Mp::from(w.http_allocated_gc)),
+                                    ("pid", Mp::from(w.pid)),
+                                ])
+                            })
+                            .collect(),
+                    ),
+                ),
+            ])
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -543,6 +800,139 @@ mod tests {
         );
         assert!(args("kong.request.no_such_function", &[]).is_err());
     }
+
+    #[test]
+    fn kongs_side_is_the_inverse_for_every_method() {
+        // Each method's arguments and answer, from Kong's side to ours and
+        // back, must come out as they went in.
+        let sample_args = |method: &str| -> Vec<Mp> {
+            match kinds(method).unwrap().0 {
+                Args::Empty => vec![],
+                Args::Str => vec![Mp::from("x")],
+                Args::Int => vec![Mp::from(7)],
+                Args::Bool => vec![Mp::Boolean(true)],
+                Args::Bytes => vec![Mp::Binary(vec![0, 0xff])],
+                Args::Kv => vec![Mp::from("k"), map([("a", Mp::Array(vec![Mp::from(1)]))])],
+                Args::List => vec![Mp::from("n="), Mp::from(3), Mp::Boolean(true)],
+                Args::Struct => vec![map([
+                    ("a", Mp::from("1")),
+                    ("b", Mp::Array(vec![Mp::from("x"), Mp::from("y")])),
+                ])],
+                Args::Target => vec![Mp::from("h"), Mp::from(443)],
+                Args::Exit => vec![
+                    Mp::from(403),
+                    Mp::Binary(b"no".to_vec()),
+                    map([("X-A", Mp::from("1"))]),
+                ],
+                Args::ConsumerSpec => vec![Mp::from("ann"), Mp::Boolean(true)],
+                Args::Authenticate => vec![
+                    map([
+                        ("id", Mp::from("c")),
+                        ("created_at", Mp::from(1)),
+                        ("username", Mp::from("u")),
+                        ("custom_id", Mp::from("")),
+                        ("tags", Mp::Array(vec![])),
+                    ]),
+                    map([("id", Mp::from("k")), ("consumer_id", Mp::from("c"))]),
+                ],
+            }
+        };
+        for method in METHODS {
+            let args_in = sample_args(method);
+            let pb_args = lua_args_to_pb(method, &args_in).unwrap();
+            assert_eq!(
+                args(method, &pb_args).unwrap(),
+                args_in,
+                "{method} arguments"
+            );
+            // Answers: ours → Kong's Lua value → ours.
+            let lua = pb_answer_to_lua(method, &answer(method, None).unwrap());
+            let again = answer(method, lua.as_ref()).unwrap();
+            assert_eq!(
+                again,
+                answer(method, None).unwrap(),
+                "{method} empty answer"
+            );
+        }
+    }
+
+    /// The 74 methods, for the round trip.
+    const METHODS: [&str; 74] = [
+        "kong.client.get_ip",
+        "kong.client.get_forwarded_ip",
+        "kong.client.get_port",
+        "kong.client.get_forwarded_port",
+        "kong.client.get_credential",
+        "kong.client.load_consumer",
+        "kong.client.get_consumer",
+        "kong.client.authenticate",
+        "kong.client.get_protocol",
+        "kong.ctx.shared.set",
+        "kong.ctx.shared.get",
+        "kong.ip.is_trusted",
+        "kong.log.alert",
+        "kong.log.crit",
+        "kong.log.err",
+        "kong.log.warn",
+        "kong.log.notice",
+        "kong.log.info",
+        "kong.log.debug",
+        "kong.log.set_serialize_value",
+        "kong.log.serialize",
+        "kong.nginx.get_var",
+        "kong.nginx.get_tls1_version_str",
+        "kong.nginx.set_ctx",
+        "kong.nginx.get_ctx",
+        "kong.nginx.req_start_time",
+        "kong.nginx.get_subsystem",
+        "kong.node.get_id",
+        "kong.node.get_memory_stats",
+        "kong.request.get_scheme",
+        "kong.request.get_host",
+        "kong.request.get_port",
+        "kong.request.get_forwarded_scheme",
+        "kong.request.get_forwarded_host",
+        "kong.request.get_forwarded_port",
+        "kong.request.get_http_version",
+        "kong.request.get_method",
+        "kong.request.get_path",
+        "kong.request.get_path_with_query",
+        "kong.request.get_raw_query",
+        "kong.request.get_query_arg",
+        "kong.request.get_query",
+        "kong.request.get_header",
+        "kong.request.get_headers",
+        "kong.request.get_raw_body",
+        "kong.request.get_uri_captures",
+        "kong.response.get_status",
+        "kong.response.get_header",
+        "kong.response.get_headers",
+        "kong.response.get_source",
+        "kong.response.set_status",
+        "kong.response.set_header",
+        "kong.response.add_header",
+        "kong.response.clear_header",
+        "kong.response.set_headers",
+        "kong.response.exit",
+        "kong.router.get_route",
+        "kong.router.get_service",
+        "kong.service.set_upstream",
+        "kong.service.set_target",
+        "kong.service.request.set_scheme",
+        "kong.service.request.set_path",
+        "kong.service.request.set_raw_query",
+        "kong.service.request.set_method",
+        "kong.service.request.set_query",
+        "kong.service.request.set_header",
+        "kong.service.request.add_header",
+        "kong.service.request.clear_header",
+        "kong.service.request.set_headers",
+        "kong.service.request.set_raw_body",
+        "kong.service.response.get_status",
+        "kong.service.response.get_header",
+        "kong.service.response.get_headers",
+        "kong.service.response.get_raw_body",
+    ];
 
     #[test]
     fn answers_become_the_protobuf_the_typed_pdk_reads() {
