@@ -8,8 +8,8 @@ use std::time::Duration;
 use kong_pdk::Phase;
 use serde_json::Value;
 
-/// The protocol the gateway speaks.
-pub const PROTOCOL: &str = "ProtoBuf:1";
+/// The protocols the gateway speaks, as `-dump` names them.
+pub const PROTOCOLS: [&str; 2] = ["ProtoBuf:1", "MsgPack:1"];
 
 /// What Kong learns from a `-dump`.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +24,9 @@ pub struct PluginInfo {
     pub phases: Vec<Phase>,
     /// The plugin subschema.
     pub schema: Value,
+    /// The protocol Kong speaks with it (`Protocol`; Kong's default when
+    /// absent is MsgPack:1).
+    pub protocol: kong_pdk::Protocol,
     /// Findings that do not stop Kong.
     pub warnings: Vec<String>,
 }
@@ -139,11 +142,17 @@ pub fn validate(stdout: &[u8]) -> Result<PluginInfo, Vec<String>> {
         .get("Protocol")
         .and_then(Value::as_str)
         .unwrap_or("MsgPack:1");
-    if protocol != PROTOCOL {
-        errors.push(format!(
-            "Protocol is {protocol:?}: kong-pdk-dev speaks only {PROTOCOL:?}"
-        ));
-    }
+    let protocol = match protocol {
+        "ProtoBuf:1" => kong_pdk::Protocol::ProtoBuf,
+        "MsgPack:1" => kong_pdk::Protocol::MsgPack,
+        other => {
+            errors.push(format!(
+                "Protocol is {other:?}: Kong speaks {} and {}",
+                PROTOCOLS[0], PROTOCOLS[1]
+            ));
+            kong_pdk::Protocol::ProtoBuf
+        }
+    };
     let plugins = match dump.get("Plugins") {
         Some(Value::Array(p)) => p.clone(),
         Some(_) => return Err(vec!["Plugins: expected an array".into()]),
@@ -239,6 +248,7 @@ pub fn validate(stdout: &[u8]) -> Result<PluginInfo, Vec<String>> {
         version,
         phases,
         schema,
+        protocol,
         warnings,
     })
 }

@@ -1,5 +1,5 @@
-//! Kong's side of the ProtoBuf:1 protocol for one plugin server: a keepalive
-//! pool of connections, the running-instances cache keyed by plugin entity
+//! Kong's side of the protocol for one plugin server (ProtoBuf:1 or
+//! MsgPack:1, as its `-dump` says): a keepalive pool of connections, the running-instances cache keyed by plugin entity
 //! (`__seq__` and `__plugin_id` must match to reuse an instance), and
 //! Kong's reset-and-retry when the server closes a connection.
 
@@ -10,7 +10,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use kong_pdk_test::{Call, Connection, EventEnd, EventResult, Reply};
+use kong_pdk::Protocol;
+use kong_pdk_proto as pb;
+use kong_pdk_test::{Call, Connection, EventEnd, EventResult, MsgPackConnection, Reply};
 use serde_json::Value;
 
 use crate::dump::PluginInfo;
@@ -63,7 +65,7 @@ pub struct PluginServer {
     pub info: PluginInfo,
     /// Its socket.
     pub socket: PathBuf,
-    pool: Mutex<Vec<(Connection, Instant)>>,
+    pool: Mutex<Vec<(KongConn, Instant)>>,
     sequence: AtomicI64,
     running: Mutex<HashMap<String, Running>>,
     starting: tokio::sync::Mutex<()>,
@@ -95,7 +97,7 @@ impl PluginServer {
         lock(&self.pool).clear();
     }
 
-    async fn connection(&self) -> Result<Connection, RpcError> {
+    async fn connection(&self) -> Result<KongConn, RpcError> {
         loop {
             let pooled = lock(&self.pool).pop();
             match pooled {
@@ -104,7 +106,15 @@ impl PluginServer {
                 None => break,
             }
         }
-        match tokio::time::timeout(SOCKET_TIMEOUT, Connection::connect(&self.socket)).await {
+        let connect = async {
+            Ok::<_, io::Error>(match self.info.protocol {
+                Protocol::ProtoBuf => KongConn::Frames(Connection::connect(&self.socket).await?),
+                Protocol::MsgPack => {
+                    KongConn::Steps(MsgPackConnection::connect(&self.socket).await?)
+                }
+            })
+        };
+        match tokio::time::timeout(SOCKET_TIMEOUT, connect).await {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) => Err(RpcError(format!(
                 "trying to connect: unix:{}: {e}",
@@ -114,7 +124,7 @@ impl PluginServer {
         }
     }
 
-    fn release(&self, conn: Connection) {
+    fn release(&self, conn: KongConn) {
         if !conn.is_open() {
             return;
         }
@@ -172,7 +182,7 @@ impl PluginServer {
             // Kong closes the replaced instance and ignores errors.
             if let Ok(mut conn) = self.connection().await {
                 conn.set_sequence(self.next_sequence());
-                if let Ok(Ok(Some(_))) =
+                if let Ok(Ok(true)) =
                     tokio::time::timeout(SOCKET_TIMEOUT, conn.close_instance(old.id)).await
                 {
                     self.release(conn);
@@ -221,7 +231,12 @@ impl PluginServer {
                         self.release(conn);
                         return Ok(result);
                     }
-                    EventEnd::Exit(_) | EventEnd::Rejected(_) => return Ok(result),
+                    EventEnd::Exit(_) | EventEnd::Rejected(_) => {
+                        // Under MsgPack:1 Kong pooled the connection before
+                        // running the call; ProtoBuf:1 closed it.
+                        self.release(conn);
+                        return Ok(result);
+                    }
                 },
                 Ok(Err(e)) if is_closed(&e) => last = format!("closed ({e})"),
                 Ok(Err(e)) => return Err(RpcError(format!("pluginserver error: {e}"))),
@@ -230,6 +245,60 @@ impl PluginServer {
         Err(RpcError(format!(
             "pluginserver error: the connection closed {MAX_ATTEMPTS} times in a row ({last}); giving up"
         )))
+    }
+}
+
+/// A pooled connection in the plugin's protocol.
+#[derive(Debug)]
+enum KongConn {
+    Frames(Connection),
+    Steps(MsgPackConnection),
+}
+
+impl KongConn {
+    fn is_open(&self) -> bool {
+        match self {
+            KongConn::Frames(c) => c.is_open(),
+            KongConn::Steps(_) => true,
+        }
+    }
+
+    /// Kong's message counter (ProtoBuf:1 only: msgpack ids count per
+    /// connection here, which the server only echoes).
+    fn set_sequence(&mut self, next: i64) {
+        if let KongConn::Frames(c) = self {
+            c.set_sequence(next);
+        }
+    }
+
+    async fn start_instance(
+        &mut self,
+        name: &str,
+        config: &str,
+    ) -> io::Result<Option<pb::InstanceStatus>> {
+        match self {
+            KongConn::Frames(c) => c.start_instance(name, config).await,
+            KongConn::Steps(c) => c.start_instance_pb(name, config).await,
+        }
+    }
+
+    async fn close_instance(&mut self, id: i32) -> io::Result<bool> {
+        match self {
+            KongConn::Frames(c) => Ok(c.close_instance(id).await?.is_some()),
+            KongConn::Steps(c) => c.close_instance(id).await,
+        }
+    }
+
+    async fn handle_event(
+        &mut self,
+        id: i32,
+        phase: &str,
+        answer: impl FnMut(&Call) -> Reply,
+    ) -> io::Result<EventResult> {
+        match self {
+            KongConn::Frames(c) => c.handle_event(id, phase, answer).await,
+            KongConn::Steps(c) => c.handle_event_pb(id, phase, answer).await,
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use serde_json::Value as Json;
 
 use crate::driver::{Call, Connection, EventEnd, EventResult, Reply};
 use crate::error::HarnessError;
-use crate::msgpack_driver::{MpEnd, MpReply, MsgPackConnection};
+use crate::msgpack_driver::MsgPackConnection;
 use crate::test_server::TestServer;
 
 /// Kong's connections to one plugin server: a connection is reused until
@@ -74,13 +74,7 @@ impl KongSide {
         config: &str,
     ) -> io::Result<Option<pb::InstanceStatus>> {
         if self.protocol == Protocol::MsgPack {
-            let started = self.msgpack().await?.start_instance(name, config).await?;
-            return Ok(started.ok().map(|id| pb::InstanceStatus {
-                name: name.to_owned(),
-                instance_id: i32::try_from(id).unwrap_or(i32::MAX),
-                config: None,
-                started_at: 0,
-            }));
+            return self.msgpack().await?.start_instance_pb(name, config).await;
         }
         let status = self.conn().await?.start_instance(name, config).await;
         if !matches!(status, Ok(Some(_))) {
@@ -98,7 +92,22 @@ impl KongSide {
         answer: impl FnMut(&Call) -> Reply,
     ) -> io::Result<EventResult> {
         if self.protocol == Protocol::MsgPack {
-            return self.msgpack_event(instance_id, event, answer).await;
+            let result = self
+                .msgpack()
+                .await?
+                .handle_event_pb(instance_id, event, answer)
+                .await;
+            // A closed or failed connection is not pooled again.
+            if !matches!(
+                result,
+                Ok(EventResult {
+                    end: EventEnd::Returned | EventEnd::Exit(_) | EventEnd::Rejected(_),
+                    ..
+                })
+            ) {
+                self.msgpack = None;
+            }
+            return result;
         }
         let result = self
             .conn()
@@ -110,72 +119,6 @@ impl KongSide {
         }
         self.after_rpc();
         result
-    }
-}
-
-impl KongSide {
-    /// An event over MsgPack:1, seen as the ProtoBuf-level calls the
-    /// simulation models: each Lua call becomes the ProtoBuf call the same
-    /// typed function makes, and each answer the Lua value Kong returns.
-    /// A function outside Kong's 74 is passed on with its msgpack
-    /// arguments, which the simulation does not know (an unhandled call,
-    /// answered nil).
-    async fn msgpack_event(
-        &mut self,
-        instance_id: i32,
-        event: &str,
-        mut answer: impl FnMut(&Call) -> Reply,
-    ) -> io::Result<EventResult> {
-        let to_call = |method: &str, args: &[rmpv::Value]| Call {
-            method: method.to_owned(),
-            args: kong_pdk::__private::msgpack_args_to_pb(method, args).unwrap_or_else(|| {
-                let mut raw = Vec::new();
-                let list = rmpv::Value::Array(args.to_vec());
-                let _ = rmpv::encode::write_value(&mut raw, &list);
-                raw
-            }),
-        };
-        let result = self
-            .msgpack()
-            .await?
-            .handle_event(i64::from(instance_id), event, |call| {
-                match answer(&to_call(&call.method, &call.args)) {
-                    Reply::Frame(bytes) => MpReply::Value(
-                        kong_pdk::__private::pb_answer_to_msgpack(&call.method, &bytes),
-                    ),
-                    Reply::Reject => MpReply::Refuse,
-                }
-            })
-            .await;
-        let result = match result {
-            Ok(r) => r,
-            Err(e) => {
-                self.msgpack = None;
-                return Err(e);
-            }
-        };
-        let calls: Vec<Call> = result
-            .calls
-            .iter()
-            .map(|c| to_call(&c.method, &c.args))
-            .collect();
-        let end = match result.end {
-            MpEnd::Returned => EventEnd::Returned,
-            MpEnd::Exit => EventEnd::Exit(
-                calls
-                    .last()
-                    .map(|c| c.decode::<pb::ExitArgs>())
-                    .unwrap_or_default(),
-            ),
-            MpEnd::Refused => {
-                EventEnd::Rejected(calls.last().map(|c| c.method.clone()).unwrap_or_default())
-            }
-            MpEnd::RpcError(_) => {
-                self.msgpack = None;
-                EventEnd::ServerClosed
-            }
-        };
-        Ok(EventResult { calls, end })
     }
 }
 

@@ -5,9 +5,12 @@
 use std::io;
 use std::path::Path;
 
+use kong_pdk_proto as pb;
 use rmpv::Value as Mp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
+
+use crate::driver::{Call, EventEnd, EventResult, Reply};
 
 /// A PDK call a MsgPack:1 server made: the Lua function and its arguments.
 #[derive(Debug, Clone, PartialEq)]
@@ -253,5 +256,98 @@ impl MsgPackConnection {
             }
             (error, result) = self.request(method, Mp::Map(params)).await?;
         }
+    }
+}
+
+/// The same exchanges seen at the ProtoBuf level, for code that models Kong
+/// as ProtoBuf answers (the test kit's simulation, kong-pdk-dev): each Lua
+/// call becomes the ProtoBuf call the same typed function makes, and each
+/// answer the Lua value Kong returns. A function outside Kong's 74 is
+/// passed on with its msgpack-encoded argument list, which no ProtoBuf
+/// model decodes (it is answered nil unless the model knows it).
+impl MsgPackConnection {
+    /// `plugin.StartInstance`, as `cmd_start_instance`: `None` when the
+    /// server refused.
+    pub async fn start_instance_pb(
+        &mut self,
+        name: &str,
+        config_json: &str,
+    ) -> io::Result<Option<pb::InstanceStatus>> {
+        let started = self.start_instance(name, config_json).await?;
+        Ok(started.ok().map(|id| pb::InstanceStatus {
+            name: name.to_owned(),
+            instance_id: i32::try_from(id).unwrap_or(i32::MAX),
+            config: None,
+            started_at: 0,
+        }))
+    }
+
+    /// `plugin.CloseInstance`; whether the server knew the instance.
+    pub async fn close_instance(&mut self, id: i32) -> io::Result<bool> {
+        let (error, _) = self.request("plugin.CloseInstance", Mp::from(id)).await?;
+        Ok(error.is_nil())
+    }
+
+    /// [`handle_event`](Self::handle_event) with ProtoBuf-level calls and
+    /// answers. A msgpack-rpc error (e.g. `no plugin instance`) ends as
+    /// [`EventEnd::ServerClosed`], which Kong answers the same way: reset
+    /// the instances, run the phase again.
+    pub async fn handle_event_pb(
+        &mut self,
+        instance_id: i32,
+        phase: &str,
+        mut answer: impl FnMut(&Call) -> Reply,
+    ) -> io::Result<EventResult> {
+        let result = self
+            .handle_event(i64::from(instance_id), phase, |call| {
+                match answer(&pb_call(&call.method, &call.args)) {
+                    // A function outside the 74: the model answers with the
+                    // msgpack Lua value itself.
+                    Reply::Frame(bytes) if !is_protobuf_method(&call.method) => {
+                        MpReply::Value(rmpv::decode::read_value(&mut &bytes[..]).ok())
+                    }
+                    Reply::Frame(bytes) => MpReply::Value(
+                        kong_pdk::__private::pb_answer_to_msgpack(&call.method, &bytes),
+                    ),
+                    Reply::Reject => MpReply::Refuse,
+                }
+            })
+            .await?;
+        let calls: Vec<Call> = result
+            .calls
+            .iter()
+            .map(|c| pb_call(&c.method, &c.args))
+            .collect();
+        let end = match result.end {
+            MpEnd::Returned => EventEnd::Returned,
+            MpEnd::Exit => EventEnd::Exit(
+                calls
+                    .last()
+                    .map(|c| c.decode::<pb::ExitArgs>())
+                    .unwrap_or_default(),
+            ),
+            MpEnd::Refused => {
+                EventEnd::Rejected(calls.last().map(|c| c.method.clone()).unwrap_or_default())
+            }
+            MpEnd::RpcError(_) => EventEnd::ServerClosed,
+        };
+        Ok(EventResult { calls, end })
+    }
+}
+
+/// Whether Kong's ProtoBuf service has the method.
+fn is_protobuf_method(method: &str) -> bool {
+    kong_pdk::__private::msgpack_args_to_pb(method, &[]).is_some()
+}
+
+/// A Lua call as the ProtoBuf call the typed PDK makes for it.
+fn pb_call(method: &str, args: &[Mp]) -> Call {
+    Call {
+        method: method.to_owned(),
+        args: kong_pdk::__private::msgpack_args_to_pb(method, args).unwrap_or_else(|| {
+            let mut raw = Vec::new();
+            let _ = rmpv::encode::write_value(&mut raw, &Mp::Array(args.to_vec()));
+            raw
+        }),
     }
 }

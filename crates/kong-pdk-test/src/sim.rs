@@ -436,7 +436,7 @@ impl Sim {
     pub(crate) fn answer(&mut self, call: &Call) -> Reply {
         let phase = self.phase;
         let result = match rules::spec(&call.method) {
-            None => Ok(Answer::Unhandled),
+            None => Ok(lua_only(call)),
             Some(spec) if !spec.allows(phase) => Err(spec.refusal(phase)),
             Some(spec) => self.dispatch(spec, &call.args),
         };
@@ -1266,6 +1266,46 @@ fn memory_stats() -> pb::MemoryStats {
             http_allocated_gc: 1_900_346,
             pid: 27781,
         }],
+    }
+}
+
+/// Lua PDK functions outside Kong's 74 that MsgPack:1 plugins reach by
+/// name (their arguments arrive as a msgpack array, and the answer is the
+/// msgpack Lua value). Modelled: Kong's `env` vault
+/// (`{vault://env/my-secret}` reads `MY_SECRET` from the environment), and
+/// the upstream setters, accepted (they change nothing the echo shows).
+fn lua_only(call: &Call) -> Answer {
+    let args = match rmpv::decode::read_value(&mut &call.args[..]) {
+        Ok(rmpv::Value::Array(args)) => args,
+        _ => return Answer::Unhandled,
+    };
+    let arg = |n: usize| args.get(n).and_then(rmpv::Value::as_str).unwrap_or("");
+    let value = |v: rmpv::Value| {
+        let mut out = Vec::new();
+        let _ = rmpv::encode::write_value(&mut out, &v);
+        Answer::Frame(out)
+    };
+    let env_reference = |r: &str| {
+        let name = r.strip_prefix("{vault://env/")?.strip_suffix('}')?;
+        let name = name.split('/').next()?;
+        Some(name.to_ascii_uppercase().replace('-', "_"))
+    };
+    match call.method.as_str() {
+        "kong.vault.get" => match env_reference(arg(0)).and_then(|n| std::env::var(n).ok()) {
+            Some(secret) => value(rmpv::Value::from(secret)),
+            None => Answer::Frame(Vec::new()),
+        },
+        "kong.vault.is_reference" => {
+            let r = arg(0);
+            value(rmpv::Value::Boolean(
+                r.starts_with("{vault://") && r.ends_with('}'),
+            ))
+        }
+        "kong.service.set_timeouts" | "kong.service.set_retries" => Answer::Frame(Vec::new()),
+        "kong.service.set_tls_verify" | "kong.service.set_tls_verify_depth" => {
+            value(rmpv::Value::Boolean(true))
+        }
+        _ => Answer::Unhandled,
     }
 }
 

@@ -553,9 +553,21 @@ impl Plugin for VaultUser {
 
     async fn access(&self, kong: &mut Kong) -> PhaseResult {
         let host = kong.request().get_header("host").await?;
-        let secret = kong.vault().get("{vault://env/key}").await?;
+        // Kong's env vault: `{vault://env/path}` is $PATH.
+        let path = kong.vault().get("{vault://env/path}").await?;
+        let absent = kong
+            .vault()
+            .get("{vault://env/kong-pdk-test-unset}")
+            .await?;
+        let cluster: Option<String> = kong.call("kong.cluster.get_id", ()).await?;
         kong.response()
-            .set_header("x-seen", &format!("{host} {secret:?}"))
+            .set_header(
+                "x-seen",
+                &format!(
+                    "{host} {} {absent:?} {cluster:?}",
+                    path == std::env::var("PATH").ok()
+                ),
+            )
             .await?;
         Ok(())
     }
@@ -565,11 +577,14 @@ impl Plugin for VaultUser {
 async fn test_env_runs_a_msgpack_plugin_and_lists_what_it_cannot_model() {
     let mut env = TestEnv::new(Request::get("http://example.com/"));
     let out = env.run::<VaultUser>(json!({})).await;
-    assert_eq!(out.response.header("x-seen"), Some("example.com None"));
+    assert_eq!(
+        out.response.header("x-seen"),
+        Some("example.com true None None")
+    );
     let unhandled: Vec<&str> = out
         .unhandled_calls
         .iter()
         .map(|c| c.method.as_str())
         .collect();
-    assert_eq!(unhandled, ["kong.vault.get"]);
+    assert_eq!(unhandled, ["kong.cluster.get_id"]);
 }
