@@ -286,6 +286,19 @@ pub async fn run(options: &Options) -> Report {
     let Some(info) = info else {
         return report;
     };
+    if info.protocol != kong_pdk::Protocol::ProtoBuf {
+        // The socket checks below are written for ProtoBuf:1's framing;
+        // the gateway and the test kit do speak MsgPack:1.
+        report.add(
+            "protocol",
+            Status::Fail,
+            format!(
+                "{}: check's socket checks cover ProtoBuf:1 only so far; test MsgPack:1 plugins with kong-pdk-test's TestEnv or the gateway",
+                info.protocol
+            ),
+        );
+        return report;
+    }
     if info.name != file_name {
         report.add(
             "name",

@@ -31,6 +31,9 @@ fn row<'a>(out: &'a str, name: &str) -> &'a str {
 #[test]
 fn every_example_passes() {
     for name in common::EXAMPLES {
+        if common::MSGPACK_EXAMPLES.contains(&name) {
+            continue;
+        }
         let out = check(&common::example(name), &[]);
         let report = text(&out);
         assert!(out.status.success(), "{name}:\n{report}");
@@ -152,4 +155,16 @@ fn broken_plugins_fail_with_reasons() {
     let out = check(&dir.path().join("missing"), &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("is not an executable file"));
+}
+
+#[test]
+fn a_msgpack_plugin_is_named_as_such_not_misjudged() {
+    let out = check(&common::example("rust-upstream-policy"), &[]);
+    let report = text(&out);
+    assert!(!out.status.success(), "{report}");
+    assert!(
+        report.contains("MsgPack:1: check's socket checks cover ProtoBuf:1 only"),
+        "{report}"
+    );
+    assert!(row(&report, "-dump").contains("PASS"), "{report}");
 }

@@ -544,3 +544,72 @@ async fn sigterm_stops_the_gateway_and_its_plugin_servers() {
     );
     assert!(!gw.dir.path().join("rust-hello.socket").exists(), "{log}");
 }
+
+/// A MsgPack:1 plugin beside a ProtoBuf:1 one: the gateway speaks each
+/// plugin's protocol, as its -dump says, and models Kong's env vault.
+#[tokio::test]
+async fn a_msgpack_plugin_runs_beside_protobuf_ones() {
+    let config = common::Config {
+        plugins: &["rust-upstream-policy", "rust-log"],
+        yml: r#"
+_format_version: "3.0"
+services:
+  - name: echo
+    url: http://{echo}
+    routes:
+      - name: policy
+        paths: [/policy]
+        plugins:
+          - name: rust-upstream-policy
+            config:
+              retries: 3
+              token_reference: "{vault://env/gateway-test-token}"
+          - name: rust-log
+            config:
+              path: "{dir}/requests.log"
+      - name: unresolved
+        paths: [/unresolved]
+        plugins:
+          - name: rust-upstream-policy
+            config:
+              token_reference: "{vault://env/gateway-test-absent}"
+"#,
+        extra_conf: "",
+    };
+    let (dir, conf) = common::write_conf(&config);
+    let log_path = dir.0.path().join("requests.log");
+    let gw = Gateway::spawn(dir, &conf, &[("GATEWAY_TEST_TOKEN", "s3cr3t")]);
+    gw.wait_ready();
+
+    let res = gw.get("/policy", &[]).await;
+    assert_eq!(res.status, 200, "{}", gw.log());
+    assert_eq!(res.json()["headers"]["authorization"], "Bearer s3cr3t");
+    // set_serialize_value (mode "add") reached rust-log's record.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let record = loop {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if let Some(line) = text.lines().next() {
+            break serde_json::from_str::<serde_json::Value>(line).unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log record:\n{}",
+            gw.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        record["upstream_policy"],
+        serde_json::json!({"timeouts": [2000, 10000, 10000], "retries": 3})
+    );
+
+    let res = gw.get("/unresolved", &[]).await;
+    assert_eq!(res.status, 503, "{}", gw.log());
+    assert_eq!(res.json()["message"], "upstream credential unavailable");
+    assert!(
+        gw.log()
+            .contains("cannot resolve {vault://env/gateway-test-absent}"),
+        "{}",
+        gw.log()
+    );
+}

@@ -190,8 +190,8 @@ async fn the_example_kong_conf_and_kong_yml_are_valid() {
         }
     }
     let conf = KongConf::load(Some(&conf_path), env).expect("examples/kong.conf loads");
-    assert_eq!(conf.pluginservers.len(), 7);
-    assert_eq!(conf.plugins.len(), 7);
+    assert_eq!(conf.pluginservers.len(), 8);
+    assert_eq!(conf.plugins.len(), 8);
     assert_eq!(
         conf.echo_upstream_listen,
         Some("127.0.0.1:18000".parse().unwrap())
@@ -207,7 +207,7 @@ async fn the_example_kong_conf_and_kong_yml_are_valid() {
     let mut used: Vec<&str> = setup.plugins.iter().map(|p| p.name()).collect();
     used.sort_unstable();
     used.dedup();
-    assert_eq!(used, common::EXAMPLES, "kong.yml uses all seven plugins");
+    assert_eq!(used, common::EXAMPLES, "kong.yml uses all eight plugins");
 }
 
 /// Like nginx's workers, which start them in Kong, plugin servers get only

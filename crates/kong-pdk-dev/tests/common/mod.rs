@@ -20,8 +20,8 @@ use hyper_util::rt::TokioExecutor;
 /// The gateway binary.
 pub const GATEWAY: &str = env!("CARGO_BIN_EXE_kong-pdk-dev");
 
-/// The seven example plugins, sorted.
-pub const EXAMPLES: [&str; 7] = [
+/// The eight example plugins, sorted.
+pub const EXAMPLES: [&str; 8] = [
     "rust-api-auth",
     "rust-hello",
     "rust-key-auth",
@@ -29,7 +29,11 @@ pub const EXAMPLES: [&str; 7] = [
     "rust-request-transformer",
     "rust-response-transformer",
     "rust-tenant-audit",
+    "rust-upstream-policy",
 ];
+
+/// The examples that speak MsgPack:1 (`check` covers ProtoBuf:1 only).
+pub const MSGPACK_EXAMPLES: [&str; 1] = ["rust-upstream-policy"];
 
 /// The directory of the binaries this test was built with (target/<profile>),
 /// which honours CARGO_TARGET_DIR and the profile.

@@ -143,6 +143,7 @@ async fn answer<P: Plugin>(shared: &Shared<P>, command: Call) -> Option<Return> 
         Call::CmdStartInstance(req) => shared
             .start_instance(&req.name, &req.config)
             .await
+            .ok()
             .map(Return::InstanceStatus),
         Call::CmdGetInstanceStatus(req) => match shared.instances.get(req.instance_id) {
             Some(instance) => Some(Return::InstanceStatus(shared.status(&instance))),

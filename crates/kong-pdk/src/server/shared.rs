@@ -78,34 +78,35 @@ impl<P: Plugin> Shared<P> {
         }
     }
 
-    /// Builds an instance from Kong's config JSON; `None` (after logging why)
-    /// closes the connection, which fails the start on Kong's side.
+    /// Builds an instance from Kong's config JSON; `Err` (logged here) says
+    /// why not. Over ProtoBuf:1 the connection is then closed, which fails
+    /// the start on Kong's side; over MsgPack:1 the text is the error reply.
     pub(super) async fn start_instance(
         &self,
         name: &str,
         config: &[u8],
-    ) -> Option<pb::InstanceStatus> {
+    ) -> Result<pb::InstanceStatus, String> {
+        let failed = |why: String| {
+            tracing::error!("{why}");
+            why
+        };
         if name != self.name {
-            tracing::error!(
+            return Err(failed(format!(
                 "cannot start an instance of plugin {name:?}: this server runs {:?}",
                 self.name
-            );
-            return None;
+            )));
         }
-        let (seq, mut plugin) = match self.decode_config(config) {
-            Ok(decoded) => decoded,
-            Err(e) => {
-                tracing::error!("cannot start an instance of {name}: {e}");
-                return None;
-            }
-        };
+        let (seq, mut plugin) = self
+            .decode_config(config)
+            .map_err(|e| failed(format!("cannot start an instance of {name}: {e}")))?;
         if let Err(e) = plugin.init().await {
-            tracing::error!("cannot start an instance of {name}: init failed: {e}");
-            return None;
+            return Err(failed(format!(
+                "cannot start an instance of {name}: init failed: {e}"
+            )));
         }
         let instance = self.instances.insert(seq, plugin);
         tracing::info!("started instance {} of {name}", instance.id);
-        Some(self.status(&instance))
+        Ok(self.status(&instance))
     }
 
     /// Kong's config JSON → (`__seq__`, plugin). `null`s count as absent.

@@ -97,12 +97,7 @@ async fn answer<P: Plugin>(shared: &Arc<Shared<P>>, method: &str, params: Option
         "plugin.StartInstance" => {
             let name = get(&params, "Name").and_then(Mp::as_str).unwrap_or("");
             let config = get(&params, "Config").and_then(Mp::as_str).unwrap_or("");
-            let status = shared
-                .start_instance(name, config.as_bytes())
-                .await
-                .ok_or_else(|| {
-                    format!("could not start an instance of {name} (see the plugin server's log)")
-                })?;
+            let status = shared.start_instance(name, config.as_bytes()).await?;
             let config: serde_json::Value = serde_json::from_str(config).unwrap_or_default();
             Ok(map([
                 ("Name", Mp::from(status.name)),
