@@ -13,9 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use kong_pdk::Protocol;
 use kong_pdk_proto as pb;
 use kong_pdk_proto::prost::Message;
-use kong_pdk_test::{Call, Connection, EventEnd, PluginProcess, Reply};
+use kong_pdk_test::{AnyConnection, Call, EventEnd, PluginProcess, Reply};
 
 /// Settings of one run.
 #[derive(Debug, Clone)]
@@ -40,6 +41,9 @@ pub struct BenchArgs {
     pub phase: String,
     /// Also measure the executable with `KONG_PDK_CALL_LAYER=off`.
     pub compare_layer: bool,
+    /// Also measure the executable in the other protocol
+    /// (`KONG_PDK_PROTOCOL`).
+    pub compare_protocol: bool,
     /// Also measure the executable with each of these environment
     /// variables set (`NAME=value`).
     pub also_env: Vec<(String, String)>,
@@ -65,6 +69,9 @@ Usage: kong-pdk-dev bench [options] <plugin-executable>
       --phase NAME      event to send (default access)
       --compare-layer   also measure the executable with its call layer off
                         (KONG_PDK_CALL_LAYER=off), side by side
+      --compare-protocol
+                        also measure the executable in Kong's other protocol
+                        (ProtoBuf:1 / MsgPack:1, via KONG_PDK_PROTOCOL)
       --also-env K=V    also measure the executable with K=V in its
                         environment (repeatable), e.g.
                         --also-env KONG_PDK_RUNTIME=per-core
@@ -94,6 +101,7 @@ impl BenchArgs {
             config: "{}".into(),
             phase: "access".into(),
             compare_layer: false,
+            compare_protocol: false,
             also_env: Vec::new(),
             rounds: 1,
         };
@@ -135,6 +143,7 @@ impl BenchArgs {
                 "--config" => out.config = value(arg)?,
                 "--phase" => out.phase = value(arg)?,
                 "--compare-layer" => out.compare_layer = true,
+                "--compare-protocol" => out.compare_protocol = true,
                 "--also-env" => {
                     let v = value(arg)?;
                     let (k, val) = v
@@ -346,8 +355,9 @@ pub async fn drive(
     pid: u32,
     connections: usize,
     config: &str,
+    protocol: Protocol,
 ) -> Result<Report, String> {
-    let mut conn = Connection::connect(socket)
+    let mut conn = AnyConnection::connect(socket, protocol)
         .await
         .map_err(|e| format!("cannot connect to {}: {e}", socket.display()))?;
     let status = conn
@@ -366,7 +376,7 @@ pub async fn drive(
         let (measuring, stop) = (Arc::clone(&measuring), Arc::clone(&stop));
         let phase = args.phase.clone();
         tasks.push(tokio::spawn(async move {
-            let mut conn = Connection::connect(&socket)
+            let mut conn = AnyConnection::connect(&socket, protocol)
                 .await
                 .map_err(|e| e.to_string())?;
             conn.set_sequence(1 + n as i64 * 1_000_000_000);
@@ -379,7 +389,14 @@ pub async fn drive(
                     .await
                     .map_err(|e| e.to_string())?;
                 if result.end != EventEnd::Returned {
-                    return Err(format!("event ended with {:?}", result.end));
+                    return Err(match &result.end {
+                        EventEnd::Exit(exit) => format!(
+                            "the event ended with kong.response.exit({}, {:?}) (does the plugin need the other protocol?)",
+                            exit.status,
+                            String::from_utf8_lossy(&exit.body)
+                        ),
+                        other => format!("the event ended with {other:?}"),
+                    });
                 }
                 if measuring.load(Ordering::Relaxed) {
                     let us = started.elapsed().as_micros();
@@ -486,6 +503,7 @@ fn record_calls(
     name: &str,
     phase: &str,
     config: &str,
+    protocol: Protocol,
 ) -> Result<Option<Vec<Call>>, String> {
     let server =
         PluginProcess::start(exe).map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
@@ -494,7 +512,7 @@ fn record_calls(
         .build()
         .map_err(|e| e.to_string())?;
     rt.block_on(async {
-        let mut conn = Connection::connect(server.socket())
+        let mut conn = AnyConnection::connect(server.socket(), protocol)
             .await
             .map_err(|e| e.to_string())?;
         let id = conn
@@ -593,6 +611,8 @@ struct Variant {
     env: Vec<(String, String)>,
     /// Its instance config, when not the plugin's.
     config: Option<String>,
+    /// The protocol it speaks (its `-dump` under its environment).
+    protocol: Protocol,
 }
 
 /// Starts `variant` like Kong does and drives it.
@@ -627,6 +647,7 @@ fn measure(
             server.pid(),
             connections,
             config,
+            variant.protocol,
         ))
         .map_err(|e| format!("{}: {e}\n{}", variant.label, server.stderr()));
     // Stop it the way Kong does (lets wrappers such as strace report).
@@ -643,14 +664,33 @@ fn variants(args: &BenchArgs, config: &str, recorded: Option<&[Call]>) -> Vec<Va
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let with_env = |label: String, key: String, env: Vec<(String, String)>| Variant {
-        label,
-        key,
-        exe: args.executable.clone(),
-        env,
-        config: None,
+    let with_env = |label: String, key: String, env: Vec<(String, String)>| {
+        let protocol = dump_protocol(&args.executable, &env);
+        Variant {
+            label,
+            key,
+            exe: args.executable.clone(),
+            env,
+            config: None,
+            protocol,
+        }
     };
     let mut out = vec![with_env(name.clone(), "plugin".into(), Vec::new())];
+    if args.compare_protocol {
+        let other = match out[0].protocol {
+            Protocol::ProtoBuf => Protocol::MsgPack,
+            Protocol::MsgPack => Protocol::ProtoBuf,
+        };
+        let env = vec![(
+            kong_pdk::server::PROTOCOL_ENV.to_owned(),
+            other.as_str().to_owned(),
+        )];
+        out.push(with_env(
+            format!("{name} ({other})"),
+            "other_protocol".into(),
+            env,
+        ));
+    }
     if args.compare_layer {
         let env = vec![(
             kong_pdk::server::CALL_LAYER_ENV.to_owned(),
@@ -676,9 +716,26 @@ fn variants(args: &BenchArgs, config: &str, recorded: Option<&[Call]>) -> Vec<Va
             exe: exe.clone(),
             env: Vec::new(),
             config: Some(replay_config(config, calls)),
+            protocol: Protocol::ProtoBuf,
         });
     }
     out
+}
+
+/// The protocol `exe -dump` announces with `env` set (ProtoBuf:1 when it
+/// cannot tell).
+fn dump_protocol(exe: &Path, env: &[(String, String)]) -> Protocol {
+    let out = std::process::Command::new(exe)
+        .arg("-dump")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output();
+    let dump: Option<serde_json::Value> = out
+        .ok()
+        .and_then(|o| serde_json::from_slice(&o.stdout).ok());
+    match dump.as_ref().and_then(|d| d["Protocol"].as_str()) {
+        Some("MsgPack:1") => Protocol::MsgPack,
+        _ => Protocol::ProtoBuf,
+    }
 }
 
 /// The report with the median events/s.
@@ -733,12 +790,22 @@ pub fn main(args: &[String]) -> ExitCode {
     };
     // One sanity event before the load: it fails early with a clear
     // message, and records the calls the baseline replays.
-    let recorded = match record_calls(&args.executable, &name, &args.phase, &config) {
+    let protocol = dump_protocol(&args.executable, &[]);
+    let recorded = match record_calls(&args.executable, &name, &args.phase, &config, protocol) {
         Ok(calls) => calls,
         Err(e) => {
             eprintln!("bench: {e}");
             return ExitCode::FAILURE;
         }
+    };
+    // bench-raw speaks ProtoBuf:1: it cannot do a MsgPack:1 plugin's work.
+    let recorded = if protocol == Protocol::MsgPack && args.baseline.is_some() {
+        eprintln!(
+            "no baseline comparison: the plugin speaks MsgPack:1 and bench-raw only ProtoBuf:1, so they would not do the same work (--compare-protocol measures the plugin in both)"
+        );
+        None
+    } else {
+        recorded
     };
     match (&args.baseline, &recorded) {
         (Some(exe), Some(calls)) => eprintln!(
@@ -751,9 +818,10 @@ pub fn main(args: &[String]) -> ExitCode {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        (Some(_), None) => eprintln!(
+        (Some(_), None) if protocol == Protocol::ProtoBuf => eprintln!(
             "no baseline comparison: the plugin's PDK calls change from event to event, so no fixed replay makes the same calls"
         ),
+        (Some(_), None) => {}
         (None, _) => {}
     }
     let variants = variants(&args, &config, recorded.as_deref());

@@ -10,9 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use kong_pdk::Protocol;
-use kong_pdk_proto as pb;
-use kong_pdk_test::{Call, Connection, EventEnd, EventResult, MsgPackConnection, Reply};
+use kong_pdk_test::{AnyConnection as KongConn, Call, EventEnd, EventResult, Reply};
 use serde_json::Value;
 
 use crate::dump::PluginInfo;
@@ -106,14 +104,7 @@ impl PluginServer {
                 None => break,
             }
         }
-        let connect = async {
-            Ok::<_, io::Error>(match self.info.protocol {
-                Protocol::ProtoBuf => KongConn::Frames(Connection::connect(&self.socket).await?),
-                Protocol::MsgPack => {
-                    KongConn::Steps(MsgPackConnection::connect(&self.socket).await?)
-                }
-            })
-        };
+        let connect = KongConn::connect(&self.socket, self.info.protocol);
         match tokio::time::timeout(SOCKET_TIMEOUT, connect).await {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) => Err(RpcError(format!(
@@ -245,60 +236,6 @@ impl PluginServer {
         Err(RpcError(format!(
             "pluginserver error: the connection closed {MAX_ATTEMPTS} times in a row ({last}); giving up"
         )))
-    }
-}
-
-/// A pooled connection in the plugin's protocol.
-#[derive(Debug)]
-enum KongConn {
-    Frames(Connection),
-    Steps(MsgPackConnection),
-}
-
-impl KongConn {
-    fn is_open(&self) -> bool {
-        match self {
-            KongConn::Frames(c) => c.is_open(),
-            KongConn::Steps(_) => true,
-        }
-    }
-
-    /// Kong's message counter (ProtoBuf:1 only: msgpack ids count per
-    /// connection here, which the server only echoes).
-    fn set_sequence(&mut self, next: i64) {
-        if let KongConn::Frames(c) = self {
-            c.set_sequence(next);
-        }
-    }
-
-    async fn start_instance(
-        &mut self,
-        name: &str,
-        config: &str,
-    ) -> io::Result<Option<pb::InstanceStatus>> {
-        match self {
-            KongConn::Frames(c) => c.start_instance(name, config).await,
-            KongConn::Steps(c) => c.start_instance_pb(name, config).await,
-        }
-    }
-
-    async fn close_instance(&mut self, id: i32) -> io::Result<bool> {
-        match self {
-            KongConn::Frames(c) => Ok(c.close_instance(id).await?.is_some()),
-            KongConn::Steps(c) => c.close_instance(id).await,
-        }
-    }
-
-    async fn handle_event(
-        &mut self,
-        id: i32,
-        phase: &str,
-        answer: impl FnMut(&Call) -> Reply,
-    ) -> io::Result<EventResult> {
-        match self {
-            KongConn::Frames(c) => c.handle_event(id, phase, answer).await,
-            KongConn::Steps(c) => c.handle_event_pb(id, phase, answer).await,
-        }
     }
 }
 

@@ -186,6 +186,43 @@ fn without_config_the_schema_defaults_apply_or_the_missing_fields_are_named() {
 }
 
 #[test]
+fn compares_the_same_plugin_over_both_protocols() {
+    let hello = common::example("rust-hello");
+    let out = bench(&[
+        "-c",
+        "2",
+        "-b",
+        "none",
+        "--compare-protocol",
+        "--json",
+        hello.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let row = &rows[0];
+    assert_eq!(row["plugin"]["round_trips_per_event"], 2.0, "{row}");
+    assert_eq!(row["other_protocol"]["round_trips_per_event"], 2.0, "{row}");
+    assert!(
+        row["other_protocol"]["events"].as_u64().unwrap() > 0,
+        "{row}"
+    );
+
+    // A MsgPack:1 plugin: no ProtoBuf baseline, said so; it runs.
+    let policy = common::example("rust-upstream-policy");
+    let out = bench(&["-c", "1", "-b", BENCH_RAW, policy.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("no baseline comparison: the plugin speaks MsgPack:1"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_debug_build_is_benchmarked_with_a_warning() {
     // The test binaries are debug builds unless built with --release.
     let hello = common::example("rust-hello");

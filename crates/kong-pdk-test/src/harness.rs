@@ -150,8 +150,9 @@ where
     if let Some(on) = settings.call_layer {
         server = server.call_layer(on);
     }
+    let protocol = server.protocol_in_use();
     let server = TestServer::try_start(server).await?;
-    let result = body(KongSide::new(server.socket().to_owned(), P::PROTOCOL)).await;
+    let result = body(KongSide::new(server.socket().to_owned(), protocol)).await;
     server.stop().await?;
     result
 }

@@ -166,7 +166,9 @@ pub use crate::env::{DEFAULT_NODE_ID, ERROR_BODY, Outcome, PhaseEnd, PhaseRun, T
 pub use crate::error::HarnessError;
 pub use crate::headers::HeaderList;
 pub use crate::http::{ClientResponse, ResponseSource, UpstreamRequest, UpstreamResponse};
-pub use crate::msgpack_driver::{MpCall, MpEnd, MpEventResult, MpReply, MsgPackConnection};
+pub use crate::msgpack_driver::{
+    AnyConnection, MpCall, MpEnd, MpEventResult, MpReply, MsgPackConnection,
+};
 pub use crate::process::PluginProcess;
 pub use crate::request::{DEFAULT_ROUTE_ID, DEFAULT_SERVICE_HOST, DEFAULT_SERVICE_ID, Request};
 pub use crate::script::{Script, ScriptError, ScriptReport};

@@ -351,3 +351,78 @@ fn pb_call(method: &str, args: &[Mp]) -> Call {
         }),
     }
 }
+
+/// Kong's side of either protocol, at the ProtoBuf level: what code that
+/// drives any plugin server (kong-pdk-dev's gateway and bench) holds.
+#[derive(Debug)]
+pub enum AnyConnection {
+    /// ProtoBuf:1.
+    Frames(crate::driver::Connection),
+    /// MsgPack:1.
+    Steps(MsgPackConnection),
+}
+
+impl AnyConnection {
+    /// Connects in `protocol`.
+    pub async fn connect(
+        path: impl AsRef<Path>,
+        protocol: kong_pdk::Protocol,
+    ) -> io::Result<AnyConnection> {
+        Ok(match protocol {
+            kong_pdk::Protocol::ProtoBuf => {
+                AnyConnection::Frames(crate::driver::Connection::connect(path).await?)
+            }
+            kong_pdk::Protocol::MsgPack => {
+                AnyConnection::Steps(MsgPackConnection::connect(path).await?)
+            }
+        })
+    }
+
+    /// Whether this side still holds the connection open.
+    pub fn is_open(&self) -> bool {
+        match self {
+            AnyConnection::Frames(c) => c.is_open(),
+            AnyConnection::Steps(_) => true,
+        }
+    }
+
+    /// Kong's RPC counter (ProtoBuf:1; MsgPack:1 ids count per connection).
+    pub fn set_sequence(&mut self, next: i64) {
+        if let AnyConnection::Frames(c) = self {
+            c.set_sequence(next);
+        }
+    }
+
+    /// Starts an instance; `None` when the server refused.
+    pub async fn start_instance(
+        &mut self,
+        name: &str,
+        config_json: &str,
+    ) -> io::Result<Option<pb::InstanceStatus>> {
+        match self {
+            AnyConnection::Frames(c) => c.start_instance(name, config_json).await,
+            AnyConnection::Steps(c) => c.start_instance_pb(name, config_json).await,
+        }
+    }
+
+    /// Closes an instance; whether the server knew it.
+    pub async fn close_instance(&mut self, id: i32) -> io::Result<bool> {
+        match self {
+            AnyConnection::Frames(c) => Ok(c.close_instance(id).await?.is_some()),
+            AnyConnection::Steps(c) => c.close_instance(id).await,
+        }
+    }
+
+    /// Runs one event, answering each call at the ProtoBuf level.
+    pub async fn handle_event(
+        &mut self,
+        instance_id: i32,
+        phase: &str,
+        answer: impl FnMut(&Call) -> Reply,
+    ) -> io::Result<EventResult> {
+        match self {
+            AnyConnection::Frames(c) => c.handle_event(instance_id, phase, answer).await,
+            AnyConnection::Steps(c) => c.handle_event_pb(instance_id, phase, answer).await,
+        }
+    }
+}

@@ -270,3 +270,40 @@ fn an_unknown_kong_pdk_log_level_is_reported_not_ignored() {
         .wait_for_stderr("Listening on socket", std::time::Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("{e}"));
 }
+
+/// `KONG_PDK_PROTOCOL` switches a ProtoBuf plugin to MsgPack:1 (for
+/// benchmarks): the dump says so and the socket speaks it.
+#[tokio::test]
+async fn kong_pdk_protocol_switches_the_dump_and_the_socket() {
+    let out = Command::new(EXE)
+        .arg("-dump")
+        .env("KONG_PDK_PROTOCOL", "msgpack")
+        .output()
+        .unwrap();
+    let dump: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(dump["Protocol"], "MsgPack:1");
+
+    let server = PluginProcess::start_with_env(EXE, &[("KONG_PDK_PROTOCOL", "MsgPack:1")]).unwrap();
+    let mut conn = kong_pdk_test::MsgPackConnection::connect(server.socket())
+        .await
+        .unwrap();
+    let id = conn
+        .start_instance("rust-hello", r#"{"message":"mp","__seq__":1}"#)
+        .await
+        .unwrap()
+        .unwrap();
+    let result = conn
+        .handle_event(id, "access", |_| {
+            kong_pdk_test::MpReply::Value(Some(kong_pdk_test::rmpv::Value::from("h")))
+        })
+        .await
+        .unwrap();
+    assert_eq!(result.end, kong_pdk_test::MpEnd::Returned);
+    assert_eq!(
+        result.calls[1].args,
+        [
+            kong_pdk_test::rmpv::Value::from("x-hello-from-rust"),
+            kong_pdk_test::rmpv::Value::from("Rust says mp to h")
+        ]
+    );
+}

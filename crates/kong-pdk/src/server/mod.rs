@@ -40,6 +40,29 @@ pub use self::signals::{
 use self::socket::{DEFAULT_SOCKET_MODE, bind, socket_mode_from_env};
 pub use self::stats::ServerStats;
 pub use crate::calls::CALL_LAYER_ENV;
+
+/// The environment variable that overrides the plugin's protocol
+/// (`ProtoBuf:1` or `MsgPack:1`; `protobuf`/`msgpack` too). It must reach
+/// both Kong's `query_cmd` (`-dump`) and `start_cmd`, or Kong and the
+/// server disagree: meant for benchmarks and experiments, not deployment.
+pub const PROTOCOL_ENV: &str = "KONG_PDK_PROTOCOL";
+
+/// The protocol `KONG_PDK_PROTOCOL` names; `None` when unset or unknown
+/// (reported on stderr).
+fn protocol_from_env() -> Option<crate::Protocol> {
+    let value = std::env::var(PROTOCOL_ENV).ok()?;
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" => None,
+        "protobuf" | "protobuf:1" => Some(crate::Protocol::ProtoBuf),
+        "msgpack" | "msgpack:1" => Some(crate::Protocol::MsgPack),
+        _ => {
+            eprintln!(
+                "{PROTOCOL_ENV}={value:?} is not a protocol (ProtoBuf:1, MsgPack:1): ignored"
+            );
+            None
+        }
+    }
+}
 use crate::plugin::Plugin;
 
 /// Tunables of a [`Server`].
@@ -53,6 +76,8 @@ struct Settings {
     exit_close_timeout: Duration,
     socket_mode: u32,
     call_layer: bool,
+    /// Overrides the plugin's `PROTOCOL`.
+    protocol: Option<crate::Protocol>,
 }
 
 impl Default for Settings {
@@ -67,6 +92,7 @@ impl Default for Settings {
             exit_close_timeout: Duration::from_secs(60),
             socket_mode: socket_mode_from_env().unwrap_or(DEFAULT_SOCKET_MODE),
             call_layer: !crate::calls::disabled_by_env(),
+            protocol: protocol_from_env(),
         }
     }
 }
@@ -112,6 +138,18 @@ impl<P: Plugin> Server<P> {
             stats: ServerStats::default(),
             _plugin: PhantomData,
         }
+    }
+
+    /// Overrides the plugin's [`Plugin::PROTOCOL`] (as does the
+    /// `KONG_PDK_PROTOCOL` environment variable, which this call replaces).
+    pub fn protocol(mut self, protocol: crate::Protocol) -> Self {
+        self.settings.protocol = Some(protocol);
+        self
+    }
+
+    /// The protocol the server speaks and `-dump` announces.
+    pub fn protocol_in_use(&self) -> crate::Protocol {
+        self.settings.protocol.unwrap_or(P::PROTOCOL)
     }
 
     /// Overrides the plugin name (default: the executable's file name).
@@ -200,7 +238,7 @@ impl<P: Plugin> Server<P> {
     pub fn dump(&self, prefix: &Path) -> String {
         let schema = self.schema();
         let dump = dump::Dump::new(
-            P::PROTOCOL,
+            self.protocol_in_use(),
             &self.name,
             &self.version,
             self.priority,
@@ -394,7 +432,7 @@ async fn serve_one<P: Plugin>(
     stream: tokio::net::UnixStream,
     stop: watch::Receiver<bool>,
 ) {
-    match P::PROTOCOL {
+    match shared.settings.protocol.unwrap_or(P::PROTOCOL) {
         crate::Protocol::ProtoBuf => connection::serve(shared, stream, stop).await,
         crate::Protocol::MsgPack => steps::serve(shared, stream, stop).await,
     }
