@@ -153,15 +153,15 @@ impl MsgPackConnection {
                     return Ok(v);
                 }
             }
-            let mut chunk = vec![0u8; 65536];
-            let n = self.stream.read(&mut chunk).await?;
-            if n == 0 {
+            if self.buf.capacity() - self.buf.len() < 4096 {
+                self.buf.reserve(64 * 1024);
+            }
+            if self.stream.read_buf(&mut self.buf).await? == 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     "the server closed the connection",
                 ));
             }
-            self.buf.extend_from_slice(&chunk[..n]);
         }
     }
 

@@ -57,12 +57,13 @@ pub(crate) async fn read_message(
                 Err(e) => return Err(ReadError::Bad(e.to_string())),
             }
         }
-        let start = buf.len();
-        buf.resize(start + 64 * 1024, 0);
-        let n = io.read(&mut buf[start..]).await;
-        buf.truncate(start + *n.as_ref().unwrap_or(&0));
-        match n {
-            Ok(0) if start == 0 => return Err(ReadError::Eof),
+        // Read into spare capacity: no zero-filling of a fresh buffer per read.
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(64 * 1024);
+        }
+        let had = buf.len();
+        match io.read_buf(buf).await {
+            Ok(0) if had == 0 => return Err(ReadError::Eof),
             Ok(0) => {
                 return Err(ReadError::Io(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
