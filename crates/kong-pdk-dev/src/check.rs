@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use kong_pdk::Phase;
 use kong_pdk_test::live::Exchange;
-use kong_pdk_test::{Connection, EventEnd, PhaseEnd, Request};
+use kong_pdk_test::{AnyConnection, EventEnd, PhaseEnd, Request};
 use serde_json::{Map, Value, json};
 
 use crate::dump::{self, PluginInfo};
@@ -286,19 +286,6 @@ pub async fn run(options: &Options) -> Report {
     let Some(info) = info else {
         return report;
     };
-    if info.protocol != kong_pdk::Protocol::ProtoBuf {
-        // The socket checks below are written for ProtoBuf:1's framing;
-        // the gateway and the test kit do speak MsgPack:1.
-        report.add(
-            "protocol",
-            Status::Fail,
-            format!(
-                "{}: check's socket checks cover ProtoBuf:1 only so far; test MsgPack:1 plugins with kong-pdk-test's TestEnv or the gateway",
-                info.protocol
-            ),
-        );
-        return report;
-    }
     if info.name != file_name {
         report.add(
             "name",
@@ -440,7 +427,7 @@ async fn serve_checks(
             output(report);
             return;
         }
-        if let Ok(c) = Connection::connect(&socket).await {
+        if let Ok(c) = AnyConnection::connect(&socket, info.protocol).await {
             connected = Some(c);
             break;
         }
@@ -480,7 +467,7 @@ async fn serve_checks(
     }
 
     // An unknown instance: the server must close the connection.
-    match Connection::connect(&socket).await {
+    match AnyConnection::connect(&socket, info.protocol).await {
         Ok(mut c) => match tokio::time::timeout(
             TIMEOUT,
             c.handle_event(987_654, "access", |_| kong_pdk_test::Reply::empty()),
@@ -491,14 +478,17 @@ async fn serve_checks(
                 report.add(
                     "unknown instance",
                     Status::Pass,
-                    "the server closed the connection",
+                    match info.protocol {
+                        kong_pdk::Protocol::ProtoBuf => "the server closed the connection",
+                        kong_pdk::Protocol::MsgPack => "the server answered \"no plugin instance\"",
+                    },
                 );
             }
             Ok(Ok(r)) => {
                 report.add(
                     "unknown instance",
                     Status::Fail,
-                    format!("expected the connection to close (Kong's only \"no plugin instance\" signal), got {:?}", r.end),
+                    format!("expected Kong's \"no plugin instance\" signal (ProtoBuf:1: closing the connection; MsgPack:1: that error reply), got {:?}", r.end),
                 );
             }
             Ok(Err(e)) if e.to_string().contains("closed") => {
@@ -565,7 +555,7 @@ async fn serve_checks(
 /// Instance start, the phases, instance close.
 async fn instance_checks(
     report: &mut Report,
-    conn: &mut Connection,
+    conn: &mut AnyConnection,
     socket: &Path,
     info: &PluginInfo,
     config: &Value,
@@ -599,7 +589,7 @@ async fn instance_checks(
             report.add(
                 "start instance",
                 Status::Fail,
-                "the server closed the connection: it refused the config (see its output)",
+                "the server refused the config (see its output)",
             );
             return;
         }
@@ -673,7 +663,7 @@ async fn instance_checks(
             proxied = true;
         }
         if !conn.is_open() {
-            match Connection::connect(socket).await {
+            match AnyConnection::connect(socket, info.protocol).await {
                 Ok(c) => *conn = c,
                 Err(e) => {
                     report.add(&label, Status::Fail, format!("cannot connect: {e}"));
@@ -691,7 +681,7 @@ async fn instance_checks(
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
                 report.add(&label, Status::Fail, format!("protocol error: {e}"));
-                *conn = match Connection::connect(socket).await {
+                *conn = match AnyConnection::connect(socket, info.protocol).await {
                     Ok(c) => c,
                     Err(_) => return,
                 };
@@ -758,7 +748,7 @@ async fn instance_checks(
     }
 
     // Close the instance; the id is then unknown.
-    let mut c = match Connection::connect(socket).await {
+    let mut c = match AnyConnection::connect(socket, info.protocol).await {
         Ok(c) => c,
         Err(e) => {
             report.add(
@@ -770,8 +760,8 @@ async fn instance_checks(
         }
     };
     match tokio::time::timeout(TIMEOUT, c.close_instance(id)).await {
-        Ok(Ok(Some(_))) => {
-            let mut c2 = match Connection::connect(socket).await {
+        Ok(Ok(true)) => {
+            let mut c2 = match AnyConnection::connect(socket, info.protocol).await {
                 Ok(c) => c,
                 Err(_) => return,
             };
@@ -789,17 +779,17 @@ async fn instance_checks(
                 "close instance",
                 if closed { Status::Pass } else { Status::Fail },
                 if closed {
-                    "closed; an event for it then closes the connection".to_owned()
+                    "closed; an event for it then gets \"no plugin instance\"".to_owned()
                 } else {
                     "closed, but the instance still handles events".to_owned()
                 },
             );
         }
-        Ok(Ok(None)) => {
+        Ok(Ok(false)) => {
             report.add(
                 "close instance",
                 Status::Fail,
-                "the server closed the connection",
+                "the server refused (closed the connection, or an error reply)",
             );
         }
         Ok(Err(e)) => {

@@ -32,9 +32,6 @@ pub const EXAMPLES: [&str; 8] = [
     "rust-upstream-policy",
 ];
 
-/// The examples that speak MsgPack:1 (`check` covers ProtoBuf:1 only).
-pub const MSGPACK_EXAMPLES: [&str; 1] = ["rust-upstream-policy"];
-
 /// The directory of the binaries this test was built with (target/<profile>),
 /// which honours CARGO_TARGET_DIR and the profile.
 pub fn bin_dir() -> PathBuf {
