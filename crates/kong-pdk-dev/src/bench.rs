@@ -44,6 +44,9 @@ pub struct BenchArgs {
     /// Also measure the executable in the other protocol
     /// (`KONG_PDK_PROTOCOL`).
     pub compare_protocol: bool,
+    /// Other plugin executables measured side by side (same config and
+    /// request; each in the protocol its `-dump` names).
+    pub compare: Vec<PathBuf>,
     /// Also measure the executable with each of these environment
     /// variables set (`NAME=value`).
     pub also_env: Vec<(String, String)>,
@@ -72,6 +75,9 @@ Usage: kong-pdk-dev bench [options] <plugin-executable>
       --compare-protocol
                         also measure the executable in Kong's other protocol
                         (ProtoBuf:1 / MsgPack:1, via KONG_PDK_PROTOCOL)
+      --compare EXE     also measure another plugin executable doing the same
+                        job (e.g. a go-pdk or Python build), repeatable; it
+                        gets the same config, request and answers
       --also-env K=V    also measure the executable with K=V in its
                         environment (repeatable), e.g.
                         --also-env KONG_PDK_RUNTIME=per-core
@@ -102,6 +108,7 @@ impl BenchArgs {
             phase: "access".into(),
             compare_layer: false,
             compare_protocol: false,
+            compare: Vec::new(),
             also_env: Vec::new(),
             rounds: 1,
         };
@@ -144,6 +151,7 @@ impl BenchArgs {
                 "--phase" => out.phase = value(arg)?,
                 "--compare-layer" => out.compare_layer = true,
                 "--compare-protocol" => out.compare_protocol = true,
+                "--compare" => out.compare.push(PathBuf::from(value(arg)?)),
                 "--also-env" => {
                     let v = value(arg)?;
                     let (k, val) = v
@@ -702,6 +710,20 @@ fn variants(args: &BenchArgs, config: &str, recorded: Option<&[Call]>) -> Vec<Va
             env,
         ));
     }
+    for exe in &args.compare {
+        let label = exe
+            .file_name()
+            .map_or_else(|| exe.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let protocol = dump_protocol(exe, &[]);
+        out.push(Variant {
+            label: format!("{label} ({protocol})"),
+            key: format!("compare {label}"),
+            exe: exe.clone(),
+            env: Vec::new(),
+            config: None,
+            protocol,
+        });
+    }
     for (k, v) in &args.also_env {
         out.push(with_env(
             format!("{name} ({k}={v})"),
@@ -722,8 +744,8 @@ fn variants(args: &BenchArgs, config: &str, recorded: Option<&[Call]>) -> Vec<Va
     out
 }
 
-/// The protocol `exe -dump` announces with `env` set (ProtoBuf:1 when it
-/// cannot tell).
+/// The protocol `exe -dump` announces with `env` set: Kong's default,
+/// MsgPack:1, when the dump names none; ProtoBuf:1 when there is no dump.
 fn dump_protocol(exe: &Path, env: &[(String, String)]) -> Protocol {
     let out = std::process::Command::new(exe)
         .arg("-dump")
@@ -732,8 +754,8 @@ fn dump_protocol(exe: &Path, env: &[(String, String)]) -> Protocol {
     let dump: Option<serde_json::Value> = out
         .ok()
         .and_then(|o| serde_json::from_slice(&o.stdout).ok());
-    match dump.as_ref().and_then(|d| d["Protocol"].as_str()) {
-        Some("MsgPack:1") => Protocol::MsgPack,
+    match dump.as_ref().map(|d| d.get("Protocol").and_then(serde_json::Value::as_str)) {
+        Some(Some("MsgPack:1") | None) => Protocol::MsgPack,
         _ => Protocol::ProtoBuf,
     }
 }

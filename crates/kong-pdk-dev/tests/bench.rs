@@ -223,6 +223,30 @@ fn compares_the_same_plugin_over_both_protocols() {
 }
 
 #[test]
+fn compares_another_executable_doing_the_same_job() {
+    // rust-hello under another name: its own plugin name, same job.
+    let dir = tempfile::tempdir().unwrap();
+    let twin = dir.path().join("hello-twin");
+    std::os::unix::fs::symlink(common::example("rust-hello"), &twin).unwrap();
+    let hello = common::example("rust-hello");
+    let out = bench(&[
+        "-c",
+        "1",
+        "-b",
+        "none",
+        "--compare",
+        twin.to_str().unwrap(),
+        "--json",
+        hello.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let twin_row = &rows[0]["compare hello-twin"];
+    assert_eq!(twin_row["round_trips_per_event"], 2.0, "{}", rows[0]);
+    assert!(rows[0]["ratio_to_compare hello-twin"]["events_per_sec"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
 fn a_debug_build_is_benchmarked_with_a_warning() {
     // The test binaries are debug builds unless built with --release.
     let hello = common::example("rust-hello");
