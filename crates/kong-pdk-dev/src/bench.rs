@@ -711,9 +711,10 @@ fn variants(args: &BenchArgs, config: &str, recorded: Option<&[Call]>) -> Vec<Va
         ));
     }
     for exe in &args.compare {
-        let label = exe
-            .file_name()
-            .map_or_else(|| exe.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let label = exe.file_name().map_or_else(
+            || exe.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         let protocol = dump_protocol(exe, &[]);
         out.push(Variant {
             label: format!("{label} ({protocol})"),
@@ -754,7 +755,10 @@ fn dump_protocol(exe: &Path, env: &[(String, String)]) -> Protocol {
     let dump: Option<serde_json::Value> = out
         .ok()
         .and_then(|o| serde_json::from_slice(&o.stdout).ok());
-    match dump.as_ref().map(|d| d.get("Protocol").and_then(serde_json::Value::as_str)) {
+    match dump
+        .as_ref()
+        .map(|d| d.get("Protocol").and_then(serde_json::Value::as_str))
+    {
         Some(Some("MsgPack:1") | None) => Protocol::MsgPack,
         _ => Protocol::ProtoBuf,
     }

@@ -239,11 +239,20 @@ fn compares_another_executable_doing_the_same_job() {
         "--json",
         hello.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let twin_row = &rows[0]["compare hello-twin"];
     assert_eq!(twin_row["round_trips_per_event"], 2.0, "{}", rows[0]);
-    assert!(rows[0]["ratio_to_compare hello-twin"]["events_per_sec"].as_f64().unwrap() > 0.0);
+    assert!(
+        rows[0]["ratio_to_compare hello-twin"]["events_per_sec"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
 }
 
 #[test]
