@@ -84,3 +84,47 @@ fn the_dump_tells_kong_to_speak_msgpack() {
     assert_eq!(dump["Protocol"], "MsgPack:1");
     assert_eq!(dump["Plugins"][0]["Name"], "py-hello");
 }
+
+/// Bad input on one connection closes that connection (with a log line)
+/// and nothing else: the next connection is served.
+#[tokio::test]
+async fn bad_input_closes_only_that_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start(
+        Server::<RsHello>::new("0.1.0", 10)
+            .name("py-hello")
+            .max_frame_size(1024),
+    )
+    .await;
+    let bad: [&[u8]; 4] = [
+        // The reserved marker.
+        &[0xc1],
+        // A whole value that is not a request.
+        &[0xa5, b'h', b'e', b'l', b'l', b'o'],
+        // An array announcing more elements than the size limit allows.
+        &[0xdd, 0x00, 0x10, 0x00, 0x00],
+        // A request whose method is not a string.
+        &[0x94, 0x00, 0x01, 0x07, 0x90],
+    ];
+    for bytes in bad {
+        let mut conn = tokio::net::UnixStream::connect(server.socket())
+            .await
+            .unwrap();
+        conn.write_all(bytes).await.unwrap();
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut rest))
+            .await
+            .expect("the server closes the connection");
+        assert!(read.is_ok() && rest.is_empty(), "{bytes:?}: {rest:?}");
+    }
+    // The server still serves.
+    let mut conn = kong_pdk_test::MsgPackConnection::connect(server.socket())
+        .await
+        .unwrap();
+    let started = conn
+        .start_instance("py-hello", r#"{"message":"ok","__seq__":1}"#)
+        .await
+        .unwrap();
+    assert!(started.is_ok(), "{started:?}");
+    server.stop().await.unwrap();
+}
