@@ -24,44 +24,33 @@ fn record<T: std::fmt::Debug>(method: &'static str, r: kong_pdk::Result<T>) {
     RESULTS.with(|r| r.borrow_mut().push((method, text)));
 }
 
-#[derive(Deserialize, Schema)]
-struct Everything {}
+/// The same plugin in each protocol.
+macro_rules! everything {
+    ($name:ident, $protocol:expr) => {
+        #[derive(Deserialize, Schema)]
+        struct $name {}
 
-#[kong_pdk::plugin]
-impl Plugin for Everything {
-    async fn access(&self, k: &mut Kong) -> PhaseResult {
-        everything_access(k).await
-    }
+        #[kong_pdk::plugin]
+        impl Plugin for $name {
+            const PROTOCOL: Protocol = $protocol;
 
-    async fn response(&self, k: &mut Kong) -> PhaseResult {
-        everything_response(k).await
-    }
+            async fn access(&self, k: &mut Kong) -> PhaseResult {
+                everything_access(k).await
+            }
 
-    async fn log(&self, k: &mut Kong) -> PhaseResult {
-        everything_log(k).await
-    }
+            async fn response(&self, k: &mut Kong) -> PhaseResult {
+                everything_response(k).await
+            }
+
+            async fn log(&self, k: &mut Kong) -> PhaseResult {
+                everything_log(k).await
+            }
+        }
+    };
 }
 
-/// The same plugin over MsgPack:1.
-#[derive(Deserialize, Schema)]
-struct EverythingMsgPack {}
-
-#[kong_pdk::plugin]
-impl Plugin for EverythingMsgPack {
-    const PROTOCOL: Protocol = Protocol::MsgPack;
-
-    async fn access(&self, k: &mut Kong) -> PhaseResult {
-        everything_access(k).await
-    }
-
-    async fn response(&self, k: &mut Kong) -> PhaseResult {
-        everything_response(k).await
-    }
-
-    async fn log(&self, k: &mut Kong) -> PhaseResult {
-        everything_log(k).await
-    }
-}
+everything!(Everything, Protocol::ProtoBuf);
+everything!(EverythingMsgPack, Protocol::MsgPack);
 
 async fn everything_access(k: &mut Kong) -> PhaseResult {
     {

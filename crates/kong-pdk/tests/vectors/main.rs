@@ -3,6 +3,8 @@
 //! with the call layer off, and with it on by the state Kong ends in.
 
 mod plugins;
+#[path = "../support/recordings.rs"]
+mod recordings;
 mod replay;
 
 use plugins::*;

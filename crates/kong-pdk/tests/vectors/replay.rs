@@ -15,7 +15,7 @@
 //! write in the same order.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use kong_pdk::Plugin;
@@ -25,28 +25,17 @@ use kong_pdk_test::{Connection, TestServer};
 use prost::Message;
 use serde_json::Value as Json;
 
+use crate::recordings::hex;
+
 /// Where the recordings live: `KONG_VECTORS_DIR` if set, else the copy
 /// kept beside this file (`recordings/`, from the team's
 /// `shared/kong/vectors`; its README says how they were captured).
 pub(crate) fn vectors_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("KONG_VECTORS_DIR") {
-        return dir.into();
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/recordings")
+    crate::recordings::dir("KONG_VECTORS_DIR", "vectors/recordings")
 }
 
 pub(crate) fn load(scenario: &str) -> Json {
-    let path = vectors_dir().join(format!("{scenario}.json"));
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).expect("recording is JSON")
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect()
+    crate::recordings::load(&vectors_dir(), scenario)
 }
 
 /// Starts plugin `P` in-process under `name`, as the recording's server,

@@ -3,6 +3,8 @@
 //! to Rust (`plugins.rs`).
 
 mod plugins;
+#[path = "../support/recordings.rs"]
+mod recordings;
 mod replay;
 
 use std::time::Duration;

@@ -10,7 +10,7 @@
 //! `x-python-pid` header is a pid.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use rmpv::Value as Mp;
@@ -18,28 +18,14 @@ use serde_json::Value as Json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
+use crate::recordings::hex;
+
 /// The recordings: `KONG_MSGPACK_VECTORS_DIR` if set, else the copy beside
 /// this file (from the team's `shared/kong/vectors-msgpack`; its README
 /// says how they were captured).
-fn vectors_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("KONG_MSGPACK_VECTORS_DIR") {
-        return dir.into();
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors_msgpack/recordings")
-}
-
 pub(crate) fn load(scenario: &str) -> Json {
-    let path = vectors_dir().join(format!("{scenario}.json"));
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).expect("recording is JSON")
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect()
+    let dir = crate::recordings::dir("KONG_MSGPACK_VECTORS_DIR", "vectors_msgpack/recordings");
+    crate::recordings::load(&dir, scenario)
 }
 
 fn decode(bytes: &[u8]) -> Mp {
