@@ -5,7 +5,8 @@
 #
 #   python3 compare-msgpack-servers.py <socket> <plugin-name> <config-json>
 #
-# The results for kong-pdk and the Python PDK 0.36 are in docs/MSGPACK.md.
+# The results for kong-pdk, the Python PDK 0.36 and the JavaScript PDK
+# 0.6.0 are in docs/MSGPACK.md.
 import msgpack, socket, sys, json, time
 
 def conn(path):
