@@ -132,6 +132,10 @@ fn kinds(method: &str) -> Option<(Args, Answer)> {
     })
 }
 
+/// Kong's error for a request body nginx buffered to a file.
+pub(crate) const BODY_IN_FILE: &str =
+    "request body did not fit into client body buffer, consider raising 'client_body_buffer_size'";
+
 /// Whether a nil result means the call failed: the function returns a
 /// value on success and `nil, err` on failure, and Kong 3.10's bridge keeps
 /// only the nil.
@@ -248,9 +252,9 @@ pub(crate) fn answer(method: &str, data: Option<&Mp>) -> Result<Vec<u8>, Untrans
         Answer::RawBody => pb::RawBodyResult {
             kind: Some(match data {
                 Some(d) => BodyKind::Content(bytes(d)),
-                None => BodyKind::Error(
-                    "Kong's kong.request.get_raw_body returned nil (no body it could read)".into(),
-                ),
+                // Kong's `get_raw_body()` returns nil only for a body nginx
+                // buffered to a file (its error, which the bridge drops).
+                None => BodyKind::Error(BODY_IN_FILE.into()),
             }),
         }
         .encode_to_vec(),

@@ -15,6 +15,7 @@
 //!   reading the live request (method, path, query, body, client address,
 //!   nginx variables) fails.
 
+mod body;
 mod client;
 mod client_tls;
 mod ctx;
@@ -33,6 +34,7 @@ mod vault;
 use kong_pdk_proto as pb;
 use prost::Message;
 
+pub use self::body::BodyType;
 pub use self::client::Client;
 pub use self::client_tls::ClientTls;
 pub use self::ctx::Ctx;
@@ -40,7 +42,7 @@ pub use self::ip::Ip;
 pub use self::log::{Log, LogArgs, SerializeMode};
 pub use self::nginx::Nginx;
 pub use self::node::{Node, ScaledDictStats, ScaledMemoryStats, ScaledWorkerMemory};
-pub use self::request::{RawBody, Request, UriCaptures};
+pub use self::request::{BodyOptions, RawBody, Request, UriCaptures};
 pub use self::response::{ExitHeaders, Response};
 pub use self::router::Router;
 pub use self::service::Service;
