@@ -29,6 +29,7 @@ mod router;
 mod service;
 mod service_request;
 mod service_response;
+mod trace_context;
 mod vault;
 
 use kong_pdk_proto as pb;
@@ -48,6 +49,7 @@ pub use self::router::Router;
 pub use self::service::Service;
 pub use self::service_request::ServiceRequest;
 pub use self::service_response::ServiceResponse;
+pub use self::trace_context::{TraceContext, TraceFormat};
 pub use self::vault::Vault;
 use crate::error::{Error, Result};
 use crate::kong::Kong;

@@ -390,6 +390,24 @@ impl<'a> Request<'a> {
         })
     }
 
+    /// The request's trace context from its headers: W3C `traceparent` /
+    /// `tracestate` first, then B3 (`b3`, then `x-b3-*`); `None` when the
+    /// request carries none (or only malformed ones). One `get_headers`
+    /// round trip, answered from the call layer when the headers are
+    /// already loaded. Works in `log` (saved headers).
+    ///
+    /// ```no_run
+    /// # async fn handler(kong: &mut kong_pdk::Kong) -> kong_pdk::PhaseResult {
+    /// if let Some(trace) = kong.request().get_trace_context().await? {
+    ///     kong.log().info(format!("trace {} parent {}", trace.trace_id, trace.parent_id)).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_trace_context(self) -> Result<Option<super::TraceContext>> {
+        let headers = self.get_headers().await?;
+        Ok(super::trace_context::from_headers(&headers))
+    }
+
     /// `kong.request.get_uri_captures()`: the captures of a regex route path.
     /// Works in `log`.
     pub async fn get_uri_captures(self) -> Result<UriCaptures> {
