@@ -68,6 +68,19 @@ pub(crate) async fn run<P: Plugin>(
     }
 }
 
+/// The span every event's handler runs in: `event` with the plugin, the
+/// phase and the instance id, so the plugin's own `tracing` events and
+/// spans carry them. Debug level: at the default `info` it is disabled and
+/// costs a callsite check, and no PDK call either way.
+pub(crate) fn event_span(plugin: &str, phase: Phase, instance: i32) -> tracing::Span {
+    tracing::debug_span!(
+        "event",
+        plugin = plugin,
+        phase = phase.as_str(),
+        instance = instance
+    )
+}
+
 /// Resolves when the peer closed its end of the connection. Works on a
 /// duplicate of the connection's descriptor and never reads: the answers
 /// Kong sends for PDK calls are left for the handler.
