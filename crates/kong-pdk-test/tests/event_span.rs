@@ -15,14 +15,20 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
+/// A span's name and fields.
+type SpanRecord = (String, BTreeMap<String, String>);
+
+/// An event's message and the spans it happened in.
+type EventRecord = (String, Vec<String>);
+
 /// Records spans' fields and, for each event, the fields of the spans it
 /// happened in.
 #[derive(Default)]
 struct Capture {
     next: AtomicU64,
-    spans: Mutex<BTreeMap<u64, (String, BTreeMap<String, String>)>>,
+    spans: Mutex<BTreeMap<u64, SpanRecord>>,
     stack: Mutex<Vec<u64>>,
-    events: Arc<Mutex<Vec<(String, Vec<String>)>>>,
+    events: Arc<Mutex<Vec<EventRecord>>>,
 }
 
 struct Fields<'a>(&'a mut BTreeMap<String, String>);
@@ -98,7 +104,7 @@ macro_rules! traced {
 traced!(TracedPb, Protocol::ProtoBuf);
 traced!(TracedMp, Protocol::MsgPack);
 
-async fn run(msgpack: bool) -> (Vec<(String, Vec<String>)>, usize) {
+async fn run(msgpack: bool) -> (Vec<EventRecord>, usize) {
     let capture = Capture::default();
     let events = Arc::clone(&capture.events);
     // The test's runtime, the server included, runs on this thread.
