@@ -201,14 +201,12 @@ async fn handle_event<P: Plugin>(
     let events = shared.count_event();
     let instance = &in_use.instance;
     let mut kong = Kong::new(conn, phase);
-    let outcome = tracing::Instrument::instrument(
-        handler::run(
-            &instance.plugin,
-            phase,
-            &mut kong,
-            shared.settings.handler_timeout,
-            handler::peer_closed(watcher),
-        ),
+    let outcome = handler::run(
+        &instance.plugin,
+        phase,
+        &mut kong,
+        shared.settings.handler_timeout,
+        handler::peer_closed(watcher),
         handler::event_span(&shared.name, phase, instance.id),
     )
     .await;

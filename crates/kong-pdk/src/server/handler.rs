@@ -36,6 +36,21 @@ pub(crate) async fn run<P: Plugin>(
     kong: &mut Kong,
     deadline: Duration,
     peer_closed: impl Future<Output = ()>,
+    span: tracing::Span,
+) -> Outcome {
+    tracing::Instrument::instrument(
+        run_guarded(plugin, phase, kong, deadline, peer_closed),
+        span,
+    )
+    .await
+}
+
+async fn run_guarded<P: Plugin>(
+    plugin: &P,
+    phase: Phase,
+    kong: &mut Kong,
+    deadline: Duration,
+    peer_closed: impl Future<Output = ()>,
 ) -> Outcome {
     let exited = kong.exit_flag();
     let handler = async move {

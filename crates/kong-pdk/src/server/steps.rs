@@ -193,15 +193,13 @@ async fn run_event<P: Plugin>(
     );
     let mut kong = Kong::new(conn, phase);
     let instance = &in_use.instance;
-    let outcome = tracing::Instrument::instrument(
-        handler::run(
-            &instance.plugin,
-            phase,
-            &mut kong,
-            shared.settings.handler_timeout,
-            // No connection belongs to the event, so none can close under it.
-            std::future::pending(),
-        ),
+    let outcome = handler::run(
+        &instance.plugin,
+        phase,
+        &mut kong,
+        shared.settings.handler_timeout,
+        // No connection belongs to the event, so none can close under it.
+        std::future::pending(),
         handler::event_span(&shared.name, phase, instance.id),
     )
     .await;
