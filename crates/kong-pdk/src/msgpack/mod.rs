@@ -162,7 +162,7 @@ impl StepLink {
                 message: step.error_text(),
             });
         }
-        let answer = translate::answer(method, step.data.as_ref()).map_err(|e| Error::Decode {
+        let answer = translate::answer(method, step.data).map_err(|e| Error::Decode {
             method,
             message: e.0,
         })?;

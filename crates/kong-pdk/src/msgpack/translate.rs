@@ -16,6 +16,8 @@ use kong_pdk_proto::{self as pb, ValueKind, raw_body_result::Kind as BodyKind};
 use prost::Message;
 use rmpv::Value as Mp;
 
+use super::map;
+
 /// A call that cannot be translated (bad ProtoBuf from our own PDK, or a
 /// method the table does not know).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,10 +221,12 @@ pub(crate) fn args(method: &str, pb_args: &[u8]) -> Result<Vec<Mp>, Untranslatab
 }
 
 /// The ProtoBuf answer the typed PDK expects, from the `Data` of Kong's
-/// step (`None` when Kong's function returned nil).
-pub(crate) fn answer(method: &str, data: Option<&Mp>) -> Result<Vec<u8>, Untranslatable> {
+/// step (`None` when Kong's function returned nil). Takes the value, so a
+/// body moves into the answer instead of being copied.
+pub(crate) fn answer(method: &str, data: Option<Mp>) -> Result<Vec<u8>, Untranslatable> {
     let (_, kind) = kinds(method).ok_or_else(|| bad(method, "not a method of Kong's PDK table"))?;
-    let data = data.filter(|d| !d.is_nil());
+    let owned = data.filter(|d| !d.is_nil());
+    let data = owned.as_ref();
     Ok(match kind {
         Answer::Unit => Vec::new(),
         Answer::Str => pb::Str {
@@ -242,7 +246,7 @@ pub(crate) fn answer(method: &str, data: Option<&Mp>) -> Result<Vec<u8>, Untrans
         }
         .encode_to_vec(),
         Answer::Bytes => pb::ByteString {
-            v: data.map(bytes).unwrap_or_default(),
+            v: owned.map(into_bytes).unwrap_or_default(),
         }
         .encode_to_vec(),
         Answer::Value => data
@@ -250,8 +254,8 @@ pub(crate) fn answer(method: &str, data: Option<&Mp>) -> Result<Vec<u8>, Untrans
             .encode_to_vec(),
         Answer::MultiMap => multimap(data).encode_to_vec(),
         Answer::RawBody => pb::RawBodyResult {
-            kind: Some(match data {
-                Some(d) => BodyKind::Content(bytes(d)),
+            kind: Some(match owned {
+                Some(d) => BodyKind::Content(into_bytes(d)),
                 // Kong's `get_raw_body()` returns nil only for a body nginx
                 // buffered to a file (its error, which the bridge drops).
                 None => BodyKind::Error(BODY_IN_FILE.into()),
@@ -359,17 +363,9 @@ pub(crate) fn answer(method: &str, data: Option<&Mp>) -> Result<Vec<u8>, Untrans
     })
 }
 
-fn map<const N: usize>(pairs: [(&str, Mp); N]) -> Mp {
-    Mp::Map(pairs.into_iter().map(|(k, v)| (Mp::from(k), v)).collect())
-}
-
-/// `map[key]` of a msgpack map.
+/// `map[key]` of a msgpack map, nil counting as absent.
 fn field<'a>(map: Option<&'a Mp>, key: &str) -> Option<&'a Mp> {
-    map?.as_map()?
-        .iter()
-        .find(|(k, _)| k.as_str() == Some(key))
-        .map(|(_, v)| v)
-        .filter(|v| !v.is_nil())
+    super::get(map?, key).filter(|v| !v.is_nil())
 }
 
 fn s(map: Option<&Mp>, key: &str) -> String {
@@ -411,6 +407,15 @@ fn text(v: &Mp) -> String {
         // A repeated query argument: Kong's get_query_arg takes the first.
         Mp::Array(a) => a.first().map(text).unwrap_or_default(),
         _ => String::new(),
+    }
+}
+
+/// [`bytes`], moving a bin or str instead of copying it.
+fn into_bytes(v: Mp) -> Vec<u8> {
+    match v {
+        Mp::Binary(b) => b,
+        Mp::String(s) => s.into_bytes(),
+        other => bytes(&other),
     }
 }
 
@@ -851,7 +856,7 @@ mod tests {
             );
             // Answers: ours → Kong's Lua value → ours.
             let lua = pb_answer_to_lua(method, &answer(method, None).unwrap());
-            let again = answer(method, lua.as_ref()).unwrap();
+            let again = answer(method, lua).unwrap();
             assert_eq!(
                 again,
                 answer(method, None).unwrap(),
@@ -942,16 +947,16 @@ mod tests {
     fn answers_become_the_protobuf_the_typed_pdk_reads() {
         let s = |v: &[u8]| pb::Str::decode(v).unwrap().v;
         assert_eq!(
-            s(&answer("kong.request.get_header", Some(&Mp::from("h"))).unwrap()),
+            s(&answer("kong.request.get_header", Some(Mp::from("h"))).unwrap()),
             "h"
         );
         assert_eq!(s(&answer("kong.request.get_header", None).unwrap()), "");
         assert_eq!(
-            s(&answer("kong.request.get_query_arg", Some(&Mp::from(true))).unwrap()),
+            s(&answer("kong.request.get_query_arg", Some(Mp::from(true))).unwrap()),
             ""
         );
         let n =
-            pb::Int::decode(&answer("kong.response.get_status", Some(&Mp::from(403))).unwrap()[..])
+            pb::Int::decode(&answer("kong.response.get_status", Some(Mp::from(403))).unwrap()[..])
                 .unwrap();
         assert_eq!(n.v, 403);
         // Kong's multimap: every value an array; a flag an empty array.
@@ -961,7 +966,7 @@ mod tests {
             (Mp::from("host"), Mp::Array(vec![Mp::from("h")])),
         ]);
         let st =
-            pb::Struct::decode(&answer("kong.request.get_query", Some(&mm)).unwrap()[..]).unwrap();
+            pb::Struct::decode(&answer("kong.request.get_query", Some(mm)).unwrap()[..]).unwrap();
         assert_eq!(
             st.fields["host"].kind,
             Some(ValueKind::StringValue("h".into()))
@@ -971,11 +976,7 @@ mod tests {
             matches!(st.fields["a"].kind, Some(ValueKind::ListValue(ref l)) if l.values.len() == 2)
         );
         let body = pb::RawBodyResult::decode(
-            &answer(
-                "kong.request.get_raw_body",
-                Some(&Mp::Binary(vec![0, 0xff])),
-            )
-            .unwrap()[..],
+            &answer("kong.request.get_raw_body", Some(Mp::Binary(vec![0, 0xff]))).unwrap()[..],
         )
         .unwrap();
         assert_eq!(body.kind, Some(BodyKind::Content(vec![0, 0xff])));
@@ -984,7 +985,7 @@ mod tests {
             ("consumer", map([("id", Mp::from("c"))])),
         ]);
         let cred = pb::AuthenticatedCredential::decode(
-            &answer("kong.client.get_credential", Some(&cred)).unwrap()[..],
+            &answer("kong.client.get_credential", Some(cred)).unwrap()[..],
         )
         .unwrap();
         assert_eq!((cred.id.as_str(), cred.consumer_id.as_str()), ("k", "c"));

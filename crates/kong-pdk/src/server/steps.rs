@@ -49,19 +49,24 @@ pub(crate) async fn serve<P: Plugin>(
                 return;
             }
         };
-        // `[0, msgid, method, params]`
-        let (msgid, method, params) = match message.as_array().map(Vec::as_slice) {
-            Some([kind, msgid, Mp::String(method), Mp::Array(params)])
-                if kind.as_u64() == Some(0) =>
-            {
-                (
-                    msgid.clone(),
-                    method.as_str().unwrap_or("").to_owned(),
-                    params.clone(),
-                )
+        // `[0, msgid, method, params]`, taken apart without copying the
+        // params (a step's `Data` may be a body of megabytes).
+        let (msgid, method, params) = match message {
+            Mp::Array(parts) if parts.len() == 4 && parts[0].as_u64() == Some(0) => {
+                let mut parts = parts.into_iter().skip(1);
+                match (parts.next(), parts.next(), parts.next()) {
+                    (Some(msgid), Some(Mp::String(method)), Some(Mp::Array(params))) => {
+                        let method = method.into_str().unwrap_or_default();
+                        (msgid, method, params)
+                    }
+                    _ => {
+                        tracing::error!("closing connection: not a msgpack-rpc request");
+                        return;
+                    }
+                }
             }
-            _ => {
-                tracing::error!("closing connection: not a msgpack-rpc request: {message}");
+            other => {
+                tracing::error!("closing connection: not a msgpack-rpc request: {other}");
                 return;
             }
         };
@@ -78,6 +83,17 @@ pub(crate) async fn serve<P: Plugin>(
             tracing::warn!("closing connection: cannot write the reply to {method}: {e}");
             return;
         }
+    }
+}
+
+/// Moves `map[key]` out of a msgpack map.
+fn take(map: Mp, key: &str) -> Option<Mp> {
+    match map {
+        Mp::Map(pairs) => pairs
+            .into_iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v),
+        _ => None,
     }
 }
 
@@ -159,7 +175,7 @@ async fn answer<P: Plugin>(shared: &Arc<Shared<P>>, method: &str, params: Option
             let (reply_tx, reply_rx) = oneshot::channel();
             let step = StepIn {
                 method: method.to_owned(),
-                data: get(&params, "Data").cloned(),
+                data: take(params, "Data"),
                 reply: Some(reply_tx),
             };
             shared
