@@ -11,57 +11,47 @@ use kong_pdk::{Plugin, Protocol};
 use kong_pdk_proto as pb;
 use serde_json::Value as Json;
 
-use crate::driver::{Call, Connection, EventEnd, EventResult, Reply};
+use crate::driver::{Call, EventEnd, EventResult, Reply};
 use crate::error::HarnessError;
-use crate::msgpack_driver::MsgPackConnection;
+use crate::msgpack_driver::AnyConnection;
 use crate::test_server::TestServer;
 
-/// Kong's connections to one plugin server: a connection is reused until
-/// it is closed (after `kong.response.exit` or a rejected call), like Kong's
-/// pool; sequence numbers keep counting across connections. Under
-/// MsgPack:1 one pooled connection carries everything, and the simulated
-/// Kong's ProtoBuf-level answers are given as the Lua values Kong's
-/// functions return.
+/// Kong's connections to one plugin server, in the plugin's protocol: a
+/// connection is reused until it is closed (after `kong.response.exit` or
+/// a rejected call under ProtoBuf:1), like Kong's pool; sequence numbers
+/// keep counting across connections.
 #[derive(Debug)]
 pub(crate) struct KongSide {
     socket: PathBuf,
-    conn: Option<Connection>,
-    next_sequence: i64,
     protocol: Protocol,
-    msgpack: Option<MsgPackConnection>,
+    conn: Option<AnyConnection>,
+    next_sequence: i64,
 }
 
 impl KongSide {
     fn new(socket: PathBuf, protocol: Protocol) -> KongSide {
         KongSide {
             socket,
+            protocol,
             conn: None,
             next_sequence: 1,
-            protocol,
-            msgpack: None,
         }
     }
 
-    async fn msgpack(&mut self) -> io::Result<&mut MsgPackConnection> {
-        if self.msgpack.is_none() {
-            self.msgpack = Some(MsgPackConnection::connect(&self.socket).await?);
-        }
-        Ok(self.msgpack.as_mut().expect("connected above"))
-    }
-
-    async fn conn(&mut self) -> io::Result<&mut Connection> {
-        if !self.conn.as_ref().is_some_and(Connection::is_open) {
-            let mut conn = Connection::connect(&self.socket).await?;
+    async fn conn(&mut self) -> io::Result<&mut AnyConnection> {
+        if !self.conn.as_ref().is_some_and(AnyConnection::is_open) {
+            let mut conn = AnyConnection::connect(&self.socket, self.protocol).await?;
             conn.set_sequence(self.next_sequence);
             self.conn = Some(conn);
         }
         Ok(self.conn.as_mut().expect("connected above"))
     }
 
-    fn after_rpc(&mut self) {
+    /// Keeps the connection for the next RPC only when it is fit for it.
+    fn after_rpc(&mut self, keep: bool) {
         if let Some(conn) = &self.conn {
             self.next_sequence = conn.sequence() + 1;
-            if !conn.is_open() {
+            if !keep || !conn.is_open() {
                 self.conn = None;
             }
         }
@@ -73,14 +63,8 @@ impl KongSide {
         name: &str,
         config: &str,
     ) -> io::Result<Option<pb::InstanceStatus>> {
-        if self.protocol == Protocol::MsgPack {
-            return self.msgpack().await?.start_instance_pb(name, config).await;
-        }
         let status = self.conn().await?.start_instance(name, config).await;
-        if !matches!(status, Ok(Some(_))) {
-            self.conn = None;
-        }
-        self.after_rpc();
+        self.after_rpc(matches!(status, Ok(Some(_))));
         status
     }
 
@@ -91,33 +75,13 @@ impl KongSide {
         event: &str,
         answer: impl FnMut(&Call) -> Reply,
     ) -> io::Result<EventResult> {
-        if self.protocol == Protocol::MsgPack {
-            let result = self
-                .msgpack()
-                .await?
-                .handle_event_pb(instance_id, event, answer)
-                .await;
-            // A closed or failed connection is not pooled again.
-            if !matches!(
-                result,
-                Ok(EventResult {
-                    end: EventEnd::Returned | EventEnd::Exit(_) | EventEnd::Rejected(_),
-                    ..
-                })
-            ) {
-                self.msgpack = None;
-            }
-            return result;
-        }
         let result = self
             .conn()
             .await?
             .handle_event(instance_id, event, answer)
             .await;
-        if result.is_err() {
-            self.conn = None;
-        }
-        self.after_rpc();
+        let keep = matches!(&result, Ok(r) if r.end != EventEnd::ServerClosed);
+        self.after_rpc(keep);
         result
     }
 }

@@ -386,6 +386,15 @@ impl AnyConnection {
         }
     }
 
+    /// The sequence number of the last RPC sent (ProtoBuf:1; 0 under
+    /// MsgPack:1, whose ids count per connection).
+    pub fn sequence(&self) -> i64 {
+        match self {
+            AnyConnection::Frames(c) => c.sequence(),
+            AnyConnection::Steps(_) => 0,
+        }
+    }
+
     /// Kong's RPC counter (ProtoBuf:1; MsgPack:1 ids count per connection).
     pub fn set_sequence(&mut self, next: i64) {
         if let AnyConnection::Frames(c) = self {
