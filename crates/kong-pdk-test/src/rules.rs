@@ -1,29 +1,14 @@
-//! The 74 PDK methods Kong serves over ProtoBuf: argument types and the
-//! phases where Kong lets each run (api-inventory Table A).
+//! The 74 PDK methods Kong serves over ProtoBuf: the phases where Kong lets
+//! each run (api-inventory Table A); their argument types are kong-pdk's
+//! table (`__private::arg_kind`), which MsgPack:1 translation also uses.
 
+use kong_pdk::__private::ArgKind;
 use kong_pdk::Phase;
 use kong_pdk_proto as pb;
 use prost::Message;
 use serde_json::{Value as Json, json};
 
 use crate::values;
-
-/// The argument message of a method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Input {
-    Empty,
-    Str,
-    Int,
-    Bool,
-    Bytes,
-    Kv,
-    List,
-    Struct,
-    Target,
-    Exit,
-    ConsumerSpec,
-    Authenticate,
-}
 
 const C: u8 = 1;
 const R: u8 = 2;
@@ -48,7 +33,6 @@ pub(crate) fn bit(phase: Phase) -> u8 {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Spec {
     pub(crate) name: &'static str,
-    pub(crate) input: Input,
     /// Phases where the call works.
     pub(crate) phases: u8,
     /// Whether the function reads the live request, which the log timer
@@ -103,11 +87,11 @@ impl Spec {
 }
 
 macro_rules! specs {
-    ($($name:literal, $input:ident, $phases:expr, $live:ident;)*) => {
-        /// Every method, in the order of Kong's `service Kong`.
+    ($($name:literal, $phases:expr, $live:ident;)*) => {
+        /// Every method, in the order of Kong's `service Kong` (their
+        /// argument kinds are kong-pdk's table, `__private::arg_kind`).
         pub(crate) const SPECS: &[Spec] = &[$(Spec {
             name: $name,
-            input: Input::$input,
             phases: $phases,
             live: Live::$live,
         }),*];
@@ -124,80 +108,80 @@ const LIVE_CONN: u8 = R | A | S | P;
 // ngx.ctx holds: Kong answers them in the log phase (measured,
 // shared/kong/log-phase.md).
 specs! {
-    "kong.client.get_ip", Empty, LIVE_CONN, Var;
-    "kong.client.get_forwarded_ip", Empty, LIVE_CONN, Var;
-    "kong.client.get_port", Empty, LIVE_CONN, Var;
-    "kong.client.get_forwarded_port", Empty, LIVE_CONN, Var;
-    "kong.client.get_credential", Empty, AUTH_AND_LATER, No;
-    "kong.client.load_consumer", ConsumerSpec, AUTH_AND_LATER, No;
-    "kong.client.get_consumer", Empty, AUTH_AND_LATER, No;
-    "kong.client.authenticate", Authenticate, A, No;
-    "kong.client.get_protocol", Bool, AUTH_AND_LATER, No;
-    "kong.ctx.shared.set", Kv, ALL, No;
-    "kong.ctx.shared.get", Str, ALL, No;
-    "kong.ip.is_trusted", Str, ALL, No;
-    "kong.log.alert", List, ALL, No;
-    "kong.log.crit", List, ALL, No;
-    "kong.log.err", List, ALL, No;
-    "kong.log.warn", List, ALL, No;
-    "kong.log.notice", List, ALL, No;
-    "kong.log.info", List, ALL, No;
-    "kong.log.debug", List, ALL, No;
-    "kong.log.set_serialize_value", Kv, ALL, No;
-    "kong.log.serialize", Empty, L, No;
-    "kong.nginx.get_var", Str, LIVE_CONN, Var;
-    "kong.nginx.get_tls1_version_str", Empty, C | LIVE_CONN, Req;
-    "kong.nginx.set_ctx", Kv, ALL, No;
-    "kong.nginx.get_ctx", Str, ALL, No;
-    "kong.nginx.req_start_time", Empty, ALL, No;
-    "kong.nginx.get_subsystem", Empty, ALL, No;
-    "kong.node.get_id", Empty, ALL, No;
-    "kong.node.get_memory_stats", Empty, ALL, No;
-    "kong.request.get_scheme", Empty, REQ | L, No;
-    "kong.request.get_host", Empty, REQ | L, No;
-    "kong.request.get_port", Empty, REQ, Var;
-    "kong.request.get_forwarded_scheme", Empty, REQ, Req;
-    "kong.request.get_forwarded_host", Empty, REQ, Req;
-    "kong.request.get_forwarded_port", Empty, REQ, Req;
-    "kong.request.get_http_version", Empty, REQ, Req;
-    "kong.request.get_method", Empty, REQ, Req;
-    "kong.request.get_path", Empty, REQ | L, No;
-    "kong.request.get_path_with_query", Empty, REQ | L, No;
-    "kong.request.get_raw_query", Empty, REQ, Req;
-    "kong.request.get_query_arg", Str, REQ, Req;
-    "kong.request.get_query", Int, REQ, Req;
-    "kong.request.get_header", Str, REQ | L, No;
-    "kong.request.get_headers", Int, REQ | L, No;
-    "kong.request.get_raw_body", Empty, REQ, Req;
-    "kong.request.get_uri_captures", Empty, REQ | L, No;
-    "kong.response.get_status", Empty, HEADER_BODY_LOG, No;
-    "kong.response.get_header", Str, HEADER_BODY_LOG, No;
-    "kong.response.get_headers", Int, HEADER_BODY_LOG, No;
-    "kong.response.get_source", Empty, HEADER_BODY_LOG, No;
-    "kong.response.set_status", Int, REQ, No;
-    "kong.response.set_header", Kv, REQ, No;
-    "kong.response.add_header", Kv, REQ, No;
-    "kong.response.clear_header", Str, REQ, No;
-    "kong.response.set_headers", Struct, REQ, No;
-    "kong.response.exit", Exit, REQ | P, No;
-    "kong.router.get_route", Empty, AUTH_AND_LATER, No;
-    "kong.router.get_service", Empty, AUTH_AND_LATER, No;
-    "kong.service.set_upstream", Str, A, No;
-    "kong.service.set_target", Target, R | A | P, No;
-    "kong.service.request.set_scheme", Str, R | A, No;
-    "kong.service.request.set_path", Str, R | A, No;
-    "kong.service.request.set_raw_query", Str, R | A, No;
-    "kong.service.request.set_method", Str, R | A, No;
-    "kong.service.request.set_query", Struct, R | A, No;
-    "kong.service.request.set_header", Kv, R | A, No;
-    "kong.service.request.add_header", Kv, R | A, No;
-    "kong.service.request.clear_header", Str, R | A, No;
-    "kong.service.request.set_headers", Struct, R | A, No;
-    "kong.service.request.set_raw_body", Bytes, R | A, No;
-    "kong.service.response.get_status", Empty, HEADER_BODY_LOG, No;
-    "kong.service.response.get_header", Str, HEADER_BODY_LOG, No;
-    "kong.service.response.get_headers", Int, HEADER_BODY_LOG, No;
-    "kong.service.response.get_raw_body", Empty, HEADER_BODY_LOG, No;
+    "kong.client.get_ip", LIVE_CONN, Var;
+    "kong.client.get_forwarded_ip", LIVE_CONN, Var;
+    "kong.client.get_port", LIVE_CONN, Var;
+    "kong.client.get_forwarded_port", LIVE_CONN, Var;
+    "kong.client.get_credential", AUTH_AND_LATER, No;
+    "kong.client.load_consumer", AUTH_AND_LATER, No;
+    "kong.client.get_consumer", AUTH_AND_LATER, No;
+    "kong.client.authenticate", A, No;
+    "kong.client.get_protocol", AUTH_AND_LATER, No;
+    "kong.ctx.shared.set", ALL, No;
+    "kong.ctx.shared.get", ALL, No;
+    "kong.ip.is_trusted", ALL, No;
+    "kong.log.alert", ALL, No;
+    "kong.log.crit", ALL, No;
+    "kong.log.err", ALL, No;
+    "kong.log.warn", ALL, No;
+    "kong.log.notice", ALL, No;
+    "kong.log.info", ALL, No;
+    "kong.log.debug", ALL, No;
+    "kong.log.set_serialize_value", ALL, No;
+    "kong.log.serialize", L, No;
+    "kong.nginx.get_var", LIVE_CONN, Var;
+    "kong.nginx.get_tls1_version_str", C | LIVE_CONN, Req;
+    "kong.nginx.set_ctx", ALL, No;
+    "kong.nginx.get_ctx", ALL, No;
+    "kong.nginx.req_start_time", ALL, No;
+    "kong.nginx.get_subsystem", ALL, No;
+    "kong.node.get_id", ALL, No;
+    "kong.node.get_memory_stats", ALL, No;
+    "kong.request.get_scheme", REQ | L, No;
+    "kong.request.get_host", REQ | L, No;
+    "kong.request.get_port", REQ, Var;
+    "kong.request.get_forwarded_scheme", REQ, Req;
+    "kong.request.get_forwarded_host", REQ, Req;
+    "kong.request.get_forwarded_port", REQ, Req;
+    "kong.request.get_http_version", REQ, Req;
+    "kong.request.get_method", REQ, Req;
+    "kong.request.get_path", REQ | L, No;
+    "kong.request.get_path_with_query", REQ | L, No;
+    "kong.request.get_raw_query", REQ, Req;
+    "kong.request.get_query_arg", REQ, Req;
+    "kong.request.get_query", REQ, Req;
+    "kong.request.get_header", REQ | L, No;
+    "kong.request.get_headers", REQ | L, No;
+    "kong.request.get_raw_body", REQ, Req;
+    "kong.request.get_uri_captures", REQ | L, No;
+    "kong.response.get_status", HEADER_BODY_LOG, No;
+    "kong.response.get_header", HEADER_BODY_LOG, No;
+    "kong.response.get_headers", HEADER_BODY_LOG, No;
+    "kong.response.get_source", HEADER_BODY_LOG, No;
+    "kong.response.set_status", REQ, No;
+    "kong.response.set_header", REQ, No;
+    "kong.response.add_header", REQ, No;
+    "kong.response.clear_header", REQ, No;
+    "kong.response.set_headers", REQ, No;
+    "kong.response.exit", REQ | P, No;
+    "kong.router.get_route", AUTH_AND_LATER, No;
+    "kong.router.get_service", AUTH_AND_LATER, No;
+    "kong.service.set_upstream", A, No;
+    "kong.service.set_target", R | A | P, No;
+    "kong.service.request.set_scheme", R | A, No;
+    "kong.service.request.set_path", R | A, No;
+    "kong.service.request.set_raw_query", R | A, No;
+    "kong.service.request.set_method", R | A, No;
+    "kong.service.request.set_query", R | A, No;
+    "kong.service.request.set_header", R | A, No;
+    "kong.service.request.add_header", R | A, No;
+    "kong.service.request.clear_header", R | A, No;
+    "kong.service.request.set_headers", R | A, No;
+    "kong.service.request.set_raw_body", R | A, No;
+    "kong.service.response.get_status", HEADER_BODY_LOG, No;
+    "kong.service.response.get_header", HEADER_BODY_LOG, No;
+    "kong.service.response.get_headers", HEADER_BODY_LOG, No;
+    "kong.service.response.get_raw_body", HEADER_BODY_LOG, No;
 }
 
 /// The spec of `method`, when Kong serves it.
@@ -212,33 +196,36 @@ pub(crate) fn args_json(method: &str, raw: &[u8]) -> Json {
     let Some(spec) = spec(method) else {
         return values::bytes_json(raw);
     };
-    decode_json(spec.input, raw).unwrap_or_else(|_| values::bytes_json(raw))
+    let Some(input) = kong_pdk::__private::arg_kind(spec.name) else {
+        return values::bytes_json(raw);
+    };
+    decode_json(input, raw).unwrap_or_else(|_| values::bytes_json(raw))
 }
 
-fn decode_json(input: Input, raw: &[u8]) -> Result<Json, prost::DecodeError> {
+fn decode_json(input: ArgKind, raw: &[u8]) -> Result<Json, prost::DecodeError> {
     Ok(match input {
-        Input::Empty => Json::Null,
-        Input::Str => Json::String(pb::Str::decode(raw)?.v),
-        Input::Int => Json::from(pb::Int::decode(raw)?.v),
-        Input::Bool => Json::Bool(pb::Bool::decode(raw)?.v),
-        Input::Bytes => values::bytes_json(&pb::ByteString::decode(raw)?.v),
-        Input::Kv => {
+        ArgKind::Empty => Json::Null,
+        ArgKind::Str => Json::String(pb::Str::decode(raw)?.v),
+        ArgKind::Int => Json::from(pb::Int::decode(raw)?.v),
+        ArgKind::Bool => Json::Bool(pb::Bool::decode(raw)?.v),
+        ArgKind::Bytes => values::bytes_json(&pb::ByteString::decode(raw)?.v),
+        ArgKind::Kv => {
             let kv = pb::Kv::decode(raw)?;
             json!({"k": kv.k, "v": kv.v.as_ref().map_or(Json::Null, values::to_json)})
         }
-        Input::List => Json::Array(
+        ArgKind::List => Json::Array(
             pb::ListValue::decode(raw)?
                 .values
                 .iter()
                 .map(values::to_json)
                 .collect(),
         ),
-        Input::Struct => values::struct_to_json(&pb::Struct::decode(raw)?),
-        Input::Target => {
+        ArgKind::Struct => values::struct_to_json(&pb::Struct::decode(raw)?),
+        ArgKind::Target => {
             let t = pb::Target::decode(raw)?;
             json!({"host": t.host, "port": t.port})
         }
-        Input::Exit => {
+        ArgKind::Exit => {
             let e = pb::ExitArgs::decode(raw)?;
             json!({
                 "status": e.status,
@@ -246,11 +233,11 @@ fn decode_json(input: Input, raw: &[u8]) -> Result<Json, prost::DecodeError> {
                 "headers": e.headers.as_ref().map_or(Json::Null, values::struct_to_json),
             })
         }
-        Input::ConsumerSpec => {
+        ArgKind::ConsumerSpec => {
             let c = pb::ConsumerSpec::decode(raw)?;
             json!({"id": c.id, "by_username": c.by_username})
         }
-        Input::Authenticate => {
+        ArgKind::Authenticate => {
             let a = pb::AuthenticateArgs::decode(raw)?;
             json!({
                 "consumer": a.consumer.as_ref().map(consumer_json),

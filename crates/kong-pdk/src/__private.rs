@@ -39,3 +39,6 @@ pub fn msgpack_args_to_pb(method: &str, args: &[rmpv::Value]) -> Option<Vec<u8>>
 pub fn pb_answer_to_msgpack(method: &str, answer: &[u8]) -> Option<rmpv::Value> {
     crate::msgpack::translate::pb_answer_to_lua(method, answer)
 }
+
+/// The argument message of a ProtoBuf method, by method name.
+pub use crate::msgpack::translate::{ArgKind, arg_kind};

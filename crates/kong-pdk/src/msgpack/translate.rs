@@ -23,21 +23,39 @@ use super::map;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Untranslatable(pub(crate) String);
 
-/// The argument message of a method, as the typed PDK encodes it.
+/// The argument message of a method, as the typed PDK encodes it (the one
+/// table of them: the test kit reads it too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Args {
+pub enum ArgKind {
+    /// `google.protobuf.Empty`.
     Empty,
+    /// `String`.
     Str,
+    /// `Int`.
     Int,
+    /// `Bool`.
     Bool,
+    /// `ByteString`.
     Bytes,
+    /// `KV`.
     Kv,
+    /// `ListValue` (the log functions' arguments).
     List,
+    /// `Struct` (header and query tables).
     Struct,
+    /// `Target`.
     Target,
+    /// `ExitArgs`.
     Exit,
+    /// `ConsumerSpec`.
     ConsumerSpec,
+    /// `AuthenticateArgs`.
     Authenticate,
+}
+
+/// The argument kind of one of Kong's 74 ProtoBuf methods.
+pub fn arg_kind(method: &str) -> Option<ArgKind> {
+    kinds(method).map(|(args, _)| args)
 }
 
 /// The answer message the typed PDK decodes.
@@ -61,9 +79,9 @@ enum Answer {
 }
 
 /// The 74 methods of Kong's ProtoBuf service: arguments and answer.
-fn kinds(method: &str) -> Option<(Args, Answer)> {
+fn kinds(method: &str) -> Option<(ArgKind, Answer)> {
     use Answer as O;
-    use Args as I;
+    use ArgKind as I;
     Some(match method {
         "kong.client.get_ip"
         | "kong.client.get_forwarded_ip"
@@ -154,9 +172,9 @@ pub(crate) fn args(method: &str, pb_args: &[u8]) -> Result<Vec<Mp>, Untranslatab
     let (kind, _) = kinds(method).ok_or_else(|| bad(method, "not a method of Kong's PDK table"))?;
     let e = |err: prost::DecodeError| bad(method, err);
     Ok(match kind {
-        Args::Empty => Vec::new(),
-        Args::Str => vec![Mp::from(pb::Str::decode(pb_args).map_err(e)?.v)],
-        Args::Int => {
+        ArgKind::Empty => Vec::new(),
+        ArgKind::Str => vec![Mp::from(pb::Str::decode(pb_args).map_err(e)?.v)],
+        ArgKind::Int => {
             let v = pb::Int::decode(pb_args).map_err(e)?.v;
             // The header and query getters' `max` at its default goes as
             // no argument, so Kong applies its own default (as the Python
@@ -169,33 +187,33 @@ pub(crate) fn args(method: &str, pb_args: &[u8]) -> Result<Vec<Mp>, Untranslatab
                 vec![Mp::from(v)]
             }
         }
-        Args::Bool => vec![Mp::from(pb::Bool::decode(pb_args).map_err(e)?.v)],
-        Args::Bytes => vec![Mp::Binary(pb::ByteString::decode(pb_args).map_err(e)?.v)],
-        Args::Kv => {
+        ArgKind::Bool => vec![Mp::from(pb::Bool::decode(pb_args).map_err(e)?.v)],
+        ArgKind::Bytes => vec![Mp::Binary(pb::ByteString::decode(pb_args).map_err(e)?.v)],
+        ArgKind::Kv => {
             let kv = pb::Kv::decode(pb_args).map_err(e)?;
             vec![Mp::from(kv.k), kv.v.map_or(Mp::Nil, value_to_mp)]
         }
-        Args::List => pb::ListValue::decode(pb_args)
+        ArgKind::List => pb::ListValue::decode(pb_args)
             .map_err(e)?
             .values
             .into_iter()
             .map(value_to_mp)
             .collect(),
-        Args::Struct => vec![struct_to_mp(pb::Struct::decode(pb_args).map_err(e)?)],
-        Args::Target => {
+        ArgKind::Struct => vec![struct_to_mp(pb::Struct::decode(pb_args).map_err(e)?)],
+        ArgKind::Target => {
             let t = pb::Target::decode(pb_args).map_err(e)?;
             vec![Mp::from(t.host), Mp::from(t.port)]
         }
-        Args::Exit => {
+        ArgKind::Exit => {
             let x = pb::ExitArgs::decode(pb_args).map_err(e)?;
             let headers = x.headers.map_or(Mp::Nil, struct_to_mp);
             vec![Mp::from(x.status), Mp::Binary(x.body), headers]
         }
-        Args::ConsumerSpec => {
+        ArgKind::ConsumerSpec => {
             let c = pb::ConsumerSpec::decode(pb_args).map_err(e)?;
             vec![Mp::from(c.id), Mp::from(c.by_username)]
         }
-        Args::Authenticate => {
+        ArgKind::Authenticate => {
             let a = pb::AuthenticateArgs::decode(pb_args).map_err(e)?;
             let consumer = a.consumer.map_or(Mp::Nil, |c| {
                 map([
@@ -512,9 +530,9 @@ pub(crate) fn lua_args_to_pb(method: &str, args: &[Mp]) -> Option<Vec<u8>> {
     let arg = |n: usize| args.get(n).filter(|v| !v.is_nil());
     let text_at = |n: usize| arg(n).map(text).unwrap_or_default();
     Some(match kind {
-        Args::Empty => Vec::new(),
-        Args::Str => pb::Str { v: text_at(0) }.encode_to_vec(),
-        Args::Int => {
+        ArgKind::Empty => Vec::new(),
+        ArgKind::Str => pb::Str { v: text_at(0) }.encode_to_vec(),
+        ArgKind::Int => {
             let default = if answer == Answer::MultiMap {
                 i64::from(crate::pdk::DEFAULT_MAX)
             } else {
@@ -525,41 +543,41 @@ pub(crate) fn lua_args_to_pb(method: &str, args: &[Mp]) -> Option<Vec<u8>> {
             }
             .encode_to_vec()
         }
-        Args::Bool => pb::Bool {
+        ArgKind::Bool => pb::Bool {
             v: arg(0).and_then(Mp::as_bool).unwrap_or(false),
         }
         .encode_to_vec(),
-        Args::Bytes => pb::ByteString {
+        ArgKind::Bytes => pb::ByteString {
             v: arg(0).map(bytes).unwrap_or_default(),
         }
         .encode_to_vec(),
-        Args::Kv => pb::Kv {
+        ArgKind::Kv => pb::Kv {
             k: text_at(0),
             v: Some(arg(1).map_or(pb::Value { kind: None }, mp_to_value)),
         }
         .encode_to_vec(),
-        Args::List => pb::ListValue {
+        ArgKind::List => pb::ListValue {
             values: args.iter().map(mp_to_value).collect(),
         }
         .encode_to_vec(),
-        Args::Struct => table_to_struct(arg(0)).encode_to_vec(),
-        Args::Target => pb::Target {
+        ArgKind::Struct => table_to_struct(arg(0)).encode_to_vec(),
+        ArgKind::Target => pb::Target {
             host: text_at(0),
             port: arg(1).and_then(int).unwrap_or(0) as i32,
         }
         .encode_to_vec(),
-        Args::Exit => pb::ExitArgs {
+        ArgKind::Exit => pb::ExitArgs {
             status: arg(0).and_then(int).unwrap_or(0) as i32,
             body: arg(1).map(bytes).unwrap_or_default(),
             headers: arg(2).map(|h| table_to_struct(Some(h))),
         }
         .encode_to_vec(),
-        Args::ConsumerSpec => pb::ConsumerSpec {
+        ArgKind::ConsumerSpec => pb::ConsumerSpec {
             id: text_at(0),
             by_username: arg(1).and_then(Mp::as_bool).unwrap_or(false),
         }
         .encode_to_vec(),
-        Args::Authenticate => pb::AuthenticateArgs {
+        ArgKind::Authenticate => pb::AuthenticateArgs {
             consumer: arg(0).map(|c| pb::Consumer {
                 id: s(Some(c), "id"),
                 created_at: i(Some(c), "created_at"),
@@ -816,25 +834,25 @@ mod tests {
         // back, must come out as they went in.
         let sample_args = |method: &str| -> Vec<Mp> {
             match kinds(method).unwrap().0 {
-                Args::Empty => vec![],
-                Args::Str => vec![Mp::from("x")],
-                Args::Int => vec![Mp::from(7)],
-                Args::Bool => vec![Mp::Boolean(true)],
-                Args::Bytes => vec![Mp::Binary(vec![0, 0xff])],
-                Args::Kv => vec![Mp::from("k"), map([("a", Mp::Array(vec![Mp::from(1)]))])],
-                Args::List => vec![Mp::from("n="), Mp::from(3), Mp::Boolean(true)],
-                Args::Struct => vec![map([
+                ArgKind::Empty => vec![],
+                ArgKind::Str => vec![Mp::from("x")],
+                ArgKind::Int => vec![Mp::from(7)],
+                ArgKind::Bool => vec![Mp::Boolean(true)],
+                ArgKind::Bytes => vec![Mp::Binary(vec![0, 0xff])],
+                ArgKind::Kv => vec![Mp::from("k"), map([("a", Mp::Array(vec![Mp::from(1)]))])],
+                ArgKind::List => vec![Mp::from("n="), Mp::from(3), Mp::Boolean(true)],
+                ArgKind::Struct => vec![map([
                     ("a", Mp::from("1")),
                     ("b", Mp::Array(vec![Mp::from("x"), Mp::from("y")])),
                 ])],
-                Args::Target => vec![Mp::from("h"), Mp::from(443)],
-                Args::Exit => vec![
+                ArgKind::Target => vec![Mp::from("h"), Mp::from(443)],
+                ArgKind::Exit => vec![
                     Mp::from(403),
                     Mp::Binary(b"no".to_vec()),
                     map([("X-A", Mp::from("1"))]),
                 ],
-                Args::ConsumerSpec => vec![Mp::from("ann"), Mp::Boolean(true)],
-                Args::Authenticate => vec![
+                ArgKind::ConsumerSpec => vec![Mp::from("ann"), Mp::Boolean(true)],
+                ArgKind::Authenticate => vec![
                     map([
                         ("id", Mp::from("c")),
                         ("created_at", Mp::from(1)),
