@@ -666,14 +666,25 @@ fn measure(
 /// The servers one run measures: the plugin, then optionally the plugin
 /// with its call layer off, then optionally the baseline, replaying
 /// `recorded` calls.
-fn variants(args: &BenchArgs, config: &str, recorded: Option<&[Call]>) -> Vec<Variant> {
+fn variants(
+    args: &BenchArgs,
+    config: &str,
+    recorded: Option<&[Call]>,
+    protocol: Protocol,
+) -> Vec<Variant> {
     let name = args
         .executable
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let with_env = |label: String, key: String, env: Vec<(String, String)>| {
-        let protocol = dump_protocol(&args.executable, &env);
+        // The plugin's own protocol is known; another environment may
+        // change it (KONG_PDK_PROTOCOL).
+        let protocol = if env.is_empty() {
+            protocol
+        } else {
+            dump_protocol(&args.executable, &env)
+        };
         Variant {
             label,
             key,
@@ -850,7 +861,7 @@ pub fn main(args: &[String]) -> ExitCode {
         (Some(_), None) => {}
         (None, _) => {}
     }
-    let variants = variants(&args, &config, recorded.as_deref());
+    let variants = variants(&args, &config, recorded.as_deref(), protocol);
     // Per connection count, each server's label, JSON key and median report.
     type Medians = Vec<(String, String, Report)>;
     let mut rows: Vec<(usize, Medians)> = Vec::new();

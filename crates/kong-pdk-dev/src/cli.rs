@@ -113,7 +113,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
             .or_else(|| it.next())
             .ok_or_else(|| format!("flag -{name} needs a value"))
     };
-    let is_help = |arg: &str| matches!(arg, "-h" | "-help" | "--help");
+    let asks_help = it
+        .as_slice()
+        .iter()
+        .any(|a| matches!(a.as_str(), "-h" | "-help" | "--help"));
     match sub.as_str() {
         "help" | "-h" | "--help" | "-help" => match it.next() {
             None => Ok(Command::Help(USAGE)),
@@ -122,7 +125,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
                 .ok_or_else(|| format!("help: unknown command {c:?}")),
         },
         // Whatever else is on the line, `--help` asks for the command's text.
-        command if usage_of(command).is_some() && args_contain_help(&it, is_help) => {
+        command if usage_of(command).is_some() && asks_help => {
             Ok(Command::Help(usage_of(command).unwrap_or(USAGE)))
         }
         "version" | "--version" | "-version" | "-V" => Ok(Command::Version),
@@ -186,11 +189,6 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
         }
         other => Err(format!("unknown command {other:?}")),
     }
-}
-
-/// Whether the rest of the line asks for help.
-fn args_contain_help(rest: &std::vec::IntoIter<String>, is_help: impl Fn(&str) -> bool) -> bool {
-    rest.as_slice().iter().any(|a| is_help(a))
 }
 
 /// `bench`: its own single-threaded runtime, the other core is the plugin's.
