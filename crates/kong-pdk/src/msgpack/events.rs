@@ -37,13 +37,6 @@ impl StepIn {
     }
 }
 
-/// Why a step found no event.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Missing {
-    /// No event has that id (ended, timed out, or never existed).
-    NoEvent(u64),
-}
-
 /// The registry.
 #[derive(Debug, Default)]
 pub(crate) struct Events {
@@ -65,10 +58,14 @@ impl Events {
         self.lock().remove(&id);
     }
 
-    /// Hands a step to its event.
-    pub(crate) async fn deliver(&self, id: u64, step: StepIn) -> Result<(), Missing> {
-        let tx = self.lock().get(&id).cloned().ok_or(Missing::NoEvent(id))?;
-        tx.send(step).await.map_err(|_| Missing::NoEvent(id))
+    /// Hands a step to its event; `false` when no event has that id (it
+    /// ended, timed out, or never existed).
+    pub(crate) async fn deliver(&self, id: u64, step: StepIn) -> bool {
+        let tx = self.lock().get(&id).cloned();
+        match tx {
+            Some(tx) => tx.send(step).await.is_ok(),
+            None => false,
+        }
     }
 
     /// Events in flight.

@@ -163,10 +163,7 @@ async fn answer<P: Plugin>(shared: &Arc<Shared<P>>, method: &str, params: Option
                 run_event(&shared_for_event, in_use, phase, link).await;
                 shared_for_event.events.remove(event_id);
             });
-            let data = reply_rx
-                .await
-                .map_err(|_| format!("event {event_id} ended without a reply"))?;
-            Ok(map([("EventId", Mp::from(event_id)), ("Data", data)]))
+            event_reply(event_id, reply_rx).await
         }
         step if step.starts_with("plugin.Step") => {
             let event_id = get(&params, "EventId")
@@ -178,18 +175,21 @@ async fn answer<P: Plugin>(shared: &Arc<Shared<P>>, method: &str, params: Option
                 data: take(params, "Data"),
                 reply: Some(reply_tx),
             };
-            shared
-                .events
-                .deliver(event_id, step)
-                .await
-                .map_err(|_| format!("no event {event_id} (it ended or timed out)"))?;
-            let data = reply_rx
-                .await
-                .map_err(|_| format!("event {event_id} ended without a reply"))?;
-            Ok(map([("EventId", Mp::from(event_id)), ("Data", data)]))
+            if !shared.events.deliver(event_id, step).await {
+                return Err(format!("no event {event_id} (it ended or timed out)"));
+            }
+            event_reply(event_id, reply_rx).await
         }
         other => Err(format!("unknown method {other:?}")),
     }
+}
+
+/// What the event sends next (a call or `"ret"`), as Kong's reply.
+async fn event_reply(event_id: u64, reply: oneshot::Receiver<Mp>) -> Reply {
+    let data = reply
+        .await
+        .map_err(|_| format!("event {event_id} ended without a reply"))?;
+    Ok(map([("EventId", Mp::from(event_id)), ("Data", data)]))
 }
 
 /// Runs one event to its end: the handler, then what the protocol needs
