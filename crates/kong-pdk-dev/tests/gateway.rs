@@ -606,9 +606,13 @@ services:
     let res = gw.get("/unresolved", &[]).await;
     assert_eq!(res.status, 503, "{}", gw.log());
     assert_eq!(res.json()["message"], "upstream credential unavailable");
+    // The plugin's stderr reaches the gateway's log through a pipe, so
+    // the line may land just after the response does.
     assert!(
-        gw.log()
-            .contains("cannot resolve {vault://env/gateway-test-absent}"),
+        gw.wait_for(
+            "cannot resolve {vault://env/gateway-test-absent}",
+            Duration::from_secs(10)
+        ),
         "{}",
         gw.log()
     );
