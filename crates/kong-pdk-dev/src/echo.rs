@@ -12,6 +12,15 @@
 //! a name with one value maps to a string, with several to an array; an
 //! argument without `=` is `true`. The body is text when it is UTF-8, else
 //! an array of byte values.
+//!
+//! Request headers shape the answer, to try plugins on the responses real
+//! upstreams send:
+//! - `x-echo-pad: N` adds a `"pad"` field of N bytes of text (bodies of
+//!   several MiB);
+//! - `x-echo-empty: 1` answers with an empty body (still
+//!   `application/json`);
+//! - `x-echo-content-encoding: gzip` (or `deflate`, `br`, a list such as
+//!   `gzip, br`) compresses the body and says so in `Content-Encoding`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -77,12 +86,66 @@ async fn answer(req: Request<Incoming>, local: SocketAddr) -> Response<Body> {
         "headers": multimap(headers),
         "body": body_json,
     });
-    Response::builder()
+    let mut description = description;
+    let wanted = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(n) = wanted("x-echo-pad").and_then(|n| n.parse::<usize>().ok()) {
+        description["pad"] = Value::String(pad(n));
+    }
+    let mut body = if wanted("x-echo-empty").is_some_and(|v| v == "1") {
+        Vec::new()
+    } else {
+        format!("{description}\n").into_bytes()
+    };
+    let mut builder = Response::builder()
         .status(200)
         .header("content-type", "application/json")
-        .header("server", "kong-pdk-dev-echo")
-        .body(serve::full(format!("{description}\n")))
-        .expect("valid response")
+        .header("server", "kong-pdk-dev-echo");
+    if let Some(codings) = wanted("x-echo-content-encoding") {
+        match kong_pdk::pdk::ContentEncoding::parse(codings) {
+            Ok(encoding) => {
+                body = encoding.encode(body);
+                builder = builder.header("content-encoding", encoding.header_value());
+            }
+            Err(e) => {
+                return Response::builder()
+                    .status(400)
+                    .body(serve::full(format!("x-echo-content-encoding: {e}\n")))
+                    .expect("valid response");
+            }
+        }
+    }
+    builder.body(serve::full(body)).expect("valid response")
+}
+
+/// `n` bytes of varied text (words from a fixed list in a pseudo-random
+/// order), so compression has real work to do.
+fn pad(n: usize) -> String {
+    const WORDS: [&str; 8] = [
+        "kong ",
+        "rust ",
+        "plugin ",
+        "gateway ",
+        "upstream ",
+        "body ",
+        "gzip ",
+        "brotli ",
+    ];
+    let mut out = String::with_capacity(n + 8);
+    let mut state: u32 = 0x2545_f491;
+    while out.len() < n {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        out.push_str(WORDS[(state % 8) as usize]);
+    }
+    out.truncate(n);
+    out
 }
 
 fn multimap(map: BTreeMap<String, Vec<Value>>) -> Value {

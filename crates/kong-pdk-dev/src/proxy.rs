@@ -469,11 +469,26 @@ impl Proxy {
         let mut builder = HttpResponse::builder().status(client.status);
         for (name, value) in client.headers.iter() {
             let lower = name.to_ascii_lowercase();
-            // hyper computes Content-Length from the body (except for HEAD).
-            if HOP_BY_HOP.contains(&lower.as_str())
-                || (lower == "content-length" && method != "HEAD")
-            {
+            if HOP_BY_HOP.contains(&lower.as_str()) {
                 continue;
+            }
+            // nginx sends the Content-Length Kong set (exit sets the body's
+            // length; a buffered response keeps the upstream's). hyper
+            // computes its own, so a streamed response drops it and a
+            // wrong one is reported: Kong would send a broken response.
+            if lower == "content-length" && method != "HEAD" {
+                if streamed.is_some() {
+                    continue;
+                }
+                if value.trim().parse::<usize>().ok() != Some(client.body.len()) {
+                    log::error(format!(
+                        "Content-Length {value:?} disagrees with the {}-byte response body; \
+                         Kong would send it as is and the client would misread the body \
+                         (sending the body's length instead)",
+                        client.body.len()
+                    ));
+                    continue;
+                }
             }
             builder = builder.header(name, value);
         }

@@ -132,6 +132,20 @@ impl UpstreamResponse {
         self
     }
 
+    /// Compresses the body as `content_encoding` says (`"gzip"`, `"br"`,
+    /// `"deflate"` or a list such as `"gzip, br"`) and sets
+    /// `Content-Encoding` and `Content-Length`, as a compressing upstream
+    /// does. Panics on a coding kong-pdk cannot write.
+    pub fn content_encoding(mut self, content_encoding: &str) -> UpstreamResponse {
+        let encoding = kong_pdk::pdk::ContentEncoding::parse(content_encoding)
+            .unwrap_or_else(|e| panic!("UpstreamResponse::content_encoding: {e}"));
+        self.body = encoding.encode(std::mem::take(&mut self.body));
+        self.headers.set("content-encoding", content_encoding);
+        self.headers
+            .set("content-length", self.body.len().to_string());
+        self
+    }
+
     /// The body parsed as JSON.
     pub fn body_json(&self) -> serde_json::Result<Json> {
         serde_json::from_slice(&self.body)
@@ -193,6 +207,13 @@ impl ClientResponse {
     /// The body as text (invalid UTF-8 replaced).
     pub fn body_text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body with its `Content-Encoding` undone, as a client decodes
+    /// it; an error when the header names a coding the body does not have.
+    pub fn decoded_body(&self) -> kong_pdk::Result<Vec<u8>> {
+        let header = self.header("content-encoding").unwrap_or("");
+        kong_pdk::pdk::ContentEncoding::parse(header)?.decode(self.body.clone(), usize::MAX / 2)
     }
 
     /// The body parsed as JSON.

@@ -543,6 +543,12 @@ impl Sim {
     /// Kong proxies the request; `res` is the upstream's answer.
     pub(crate) fn proxy(&mut self, sent: UpstreamRequest, res: UpstreamResponse) {
         let mut headers = res.headers.clone();
+        // Kong copies a buffered response's headers with
+        // `kong.response.set_headers`, which ignores Transfer-Encoding (the
+        // body it holds is already de-chunked).
+        if self.buffered {
+            headers.remove("transfer-encoding");
+        }
         for op in &self.pending {
             op.apply(&mut headers);
         }
@@ -565,8 +571,22 @@ impl Sim {
         headers: &HeaderList,
         source: ResponseSource,
     ) {
-        let mut names: Vec<&str> = headers.iter().map(|(k, _)| k).collect();
+        let mut names: Vec<&str> = headers
+            .iter()
+            .map(|(k, _)| k)
+            // Kong's `send` ignores (and warns about) Transfer-Encoding.
+            .filter(|k| !k.eq_ignore_ascii_case("transfer-encoding"))
+            .collect();
         names.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        // ... and sets Content-Length to the body's length unless given.
+        if !names
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case("content-length"))
+        {
+            self.client
+                .headers
+                .set("Content-Length", body.len().to_string());
+        }
         for name in names {
             let values: Vec<String> = headers
                 .get_all(name)

@@ -82,6 +82,15 @@ pub enum Error {
         /// The function asked for.
         function: String,
     },
+    /// A response body could not be decoded per its `Content-Encoding` (an
+    /// unsupported coding, corrupt data, or more than the size limit once
+    /// decoded). Nothing was sent to Kong.
+    ContentEncoding {
+        /// The PDK method whose result could not be decoded.
+        method: &'static str,
+        /// What was wrong, naming the coding or the limit.
+        message: String,
+    },
     /// A frame exceeded the configured maximum frame size.
     FrameTooLarge {
         /// The announced size.
@@ -102,7 +111,8 @@ impl Error {
             | Error::Value { method, .. }
             | Error::AfterExit { method }
             | Error::ConnectionBroken { method }
-            | Error::LogPhase { method, .. } => Some(method),
+            | Error::LogPhase { method, .. }
+            | Error::ContentEncoding { method, .. } => Some(method),
             Error::NeedsMsgPack { .. } => Some("kong.call"),
             Error::FrameTooLarge { .. } => None,
         }
@@ -152,6 +162,7 @@ impl fmt::Display for Error {
                 f,
                 "kong.call({function:?}) needs the MsgPack:1 protocol: ProtoBuf:1 reaches only Kong's 74 PDK methods; set `const PROTOCOL: Protocol = Protocol::MsgPack;` in the plugin's impl"
             ),
+            Error::ContentEncoding { method, message } => write!(f, "{method}: {message}"),
             Error::FrameTooLarge { size, max } => {
                 write!(
                     f,

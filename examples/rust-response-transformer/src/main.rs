@@ -1,8 +1,11 @@
 //! `rust-response-transformer`: rewrites the upstream's JSON response in the
 //! `response` phase. Declaring `response` makes Kong buffer the upstream
-//! response, so the whole body is available here.
+//! response, so the whole body is available here — compressed, when the
+//! upstream compressed it: the body is decoded first and the client gets the
+//! edited body in the same coding (or uncompressed, with `decompress`), with
+//! `Content-Encoding` and `Content-Length` to match.
 
-use kong_pdk::{Kong, PhaseResult, Plugin, Schema};
+use kong_pdk::{Error, Kong, PhaseResult, Plugin, Schema};
 use serde::Deserialize;
 
 /// The plugin's configuration.
@@ -17,6 +20,9 @@ struct Config {
     /// Response header recording the upstream's status.
     #[kong(default = "x-upstream-status")]
     status_header: String,
+    /// Send an edited body uncompressed even when the upstream compressed it.
+    #[serde(default)]
+    decompress: bool,
 }
 
 #[kong_pdk::plugin]
@@ -30,8 +36,16 @@ impl Plugin for Config {
         if !content_type.starts_with("application/json") {
             return Ok(()); // Kong sends the buffered body unchanged.
         }
-        let body = kong.service_response().get_raw_body().await?;
-        let Ok(serde_json::Value::Object(mut object)) = serde_json::from_slice(&body) else {
+        let body = match kong.service_response().get_decoded_body().await {
+            Ok(body) => body,
+            // A coding we cannot read (say zstd): pass the body on untouched.
+            Err(e @ Error::ContentEncoding { .. }) => {
+                kong.log().warn(format!("body left unchanged: {e}")).await?;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let Ok(serde_json::Value::Object(mut object)) = serde_json::from_slice(&body.data) else {
             return Ok(());
         };
         for name in &self.remove_json {
@@ -40,11 +54,14 @@ impl Plugin for Config {
         for (name, value) in &self.add_json {
             object.insert(name.clone(), value.clone().into());
         }
-        let new_body = serde_json::to_vec(&object)?;
-        // The only way to replace the body is to exit with it; the upstream's
-        // headers are already on the response.
+        let mut body = body.with_data(serde_json::to_vec(&object)?);
+        if self.decompress {
+            body = body.send_identity();
+        }
+        // Replacing the body ends the phase (it is an exit); the upstream's
+        // other headers are already on the response.
         kong.response()
-            .exit(status, new_body, [("Content-Type", "application/json")])
+            .replace_body(status, body, [("Content-Type", "application/json")])
             .await?;
         Ok(())
     }
@@ -94,5 +111,61 @@ mod tests {
         let out = env.run::<Config>(config()).await;
         assert_eq!(out.response.body_text(), "hello");
         assert_eq!(out.response.header("x-upstream-status"), Some("200"));
+    }
+
+    fn compressed(encoding: &str) -> UpstreamResponse {
+        UpstreamResponse::json(200, &json!({"id": 7, "secret": "s"})).content_encoding(encoding)
+    }
+
+    #[tokio::test]
+    async fn a_compressed_body_is_edited_and_sent_back_in_its_coding() {
+        for encoding in ["gzip", "br", "deflate", "gzip, br"] {
+            let mut env = TestEnv::new(Request::get("http://api.test/"))
+                .upstream_response(compressed(encoding));
+            let out = env.run::<Config>(config()).await;
+            assert_eq!(out.response.status, 200, "{encoding}");
+            assert_eq!(out.response.header("content-encoding"), Some(encoding));
+            let length = out.response.body.len().to_string();
+            assert_eq!(out.response.header("content-length"), Some(&*length));
+            let body: serde_json::Value =
+                serde_json::from_slice(&out.response.decoded_body().unwrap()).unwrap();
+            assert_eq!(body, json!({"id": 7, "served_by": "rust"}), "{encoding}");
+        }
+    }
+
+    #[tokio::test]
+    async fn decompress_sends_the_edited_body_uncompressed() {
+        let mut config = config();
+        config["decompress"] = json!(true);
+        let mut env =
+            TestEnv::new(Request::get("http://api.test/")).upstream_response(compressed("br"));
+        let out = env.run::<Config>(config).await;
+        assert_eq!(out.response.header("content-encoding"), None);
+        let length = out.response.body.len().to_string();
+        assert_eq!(out.response.header("content-length"), Some(&*length));
+        assert_eq!(
+            out.response.body_json().unwrap(),
+            json!({"id": 7, "served_by": "rust"})
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_coding_passes_through_with_a_warning() {
+        let mut env = TestEnv::new(Request::get("http://api.test/")).upstream_response(
+            UpstreamResponse::new(200)
+                .header("content-type", "application/json")
+                .header("content-encoding", "zstd")
+                .body(&b"\x28\xb5\x2f\xfd"[..]),
+        );
+        let out = env.run::<Config>(config()).await;
+        assert_eq!(out.response.body, b"\x28\xb5\x2f\xfd");
+        assert_eq!(out.response.header("content-encoding"), Some("zstd"));
+        assert!(
+            out.logs
+                .iter()
+                .any(|l| l.message.contains("unsupported Content-Encoding \"zstd\"")),
+            "{:?}",
+            out.logs
+        );
     }
 }

@@ -9,9 +9,15 @@ const CONFIG: &str = r#"{"add_json":{"served_by":"rust"},"remove_json":["secret"
 fn upstream(content_type: &'static str, body: &'static str) -> impl FnMut(&Call) -> Reply {
     move |call| match call.method.as_str() {
         "kong.service.response.get_status" => Reply::message(&pb::Int { v: 201 }),
-        "kong.service.response.get_header" => Reply::message(&pb::Str {
-            v: content_type.into(),
-        }),
+        "kong.service.response.get_header" => {
+            let name = call.decode::<pb::Str>().v.to_ascii_lowercase();
+            let v = if name == "content-type" {
+                content_type
+            } else {
+                ""
+            };
+            Reply::message(&pb::Str { v: v.into() })
+        }
         "kong.service.response.get_raw_body" => Reply::message(&pb::ByteString {
             v: body.as_bytes().to_vec(),
         }),

@@ -18,6 +18,7 @@
 mod body;
 mod client;
 mod client_tls;
+mod content_encoding;
 mod ctx;
 mod ip;
 mod log;
@@ -38,6 +39,7 @@ use prost::Message;
 pub use self::body::BodyType;
 pub use self::client::Client;
 pub use self::client_tls::ClientTls;
+pub use self::content_encoding::{Coding, ContentEncoding, DEFAULT_MAX_DECODED, DecodedBody};
 pub use self::ctx::Ctx;
 pub use self::ip::Ip;
 pub use self::log::{Log, LogArgs, SerializeMode};

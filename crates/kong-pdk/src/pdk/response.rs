@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 
 use kong_pdk_proto as pb;
 
+use super::content_encoding::DecodedBody;
 use super::{DEFAULT_MAX, check_max, empty, kv_str, s, string, u16_of};
 use crate::calls::{HeaderTarget, TableKind};
 use crate::error::{Error, Result};
@@ -135,6 +136,43 @@ impl<'a> Response<'a> {
             headers: Some(value::multimap_struct(headers)),
         };
         self.kong.call_terminal("kong.response.exit", &args).await
+    }
+
+    /// Answers with an edited upstream body, encoded so the client can read
+    /// it: in the upstream's coding (the client accepted it), or as
+    /// [`DecodedBody::send_identity`] / [`DecodedBody::send_as`] chose.
+    /// `Content-Encoding` is set to match (removed for identity, one more
+    /// round trip when the upstream's body was encoded), `Content-Length`
+    /// is the length of the encoded body (Kong's `exit` computes it; any
+    /// `Content-Length`, `Content-Encoding` or `Transfer-Encoding` in
+    /// `headers` is dropped) and the upstream's other headers stay. Terminal
+    /// like [`exit`](Self::exit). `response` phase (also `rewrite`/`access`
+    /// for a body built there).
+    pub async fn replace_body(
+        self,
+        status: u16,
+        body: DecodedBody,
+        headers: impl ExitHeaders,
+    ) -> Result<()> {
+        let mut grouped = BTreeMap::new();
+        headers.add_to(&mut grouped);
+        grouped.retain(|name, _| {
+            !["content-length", "content-encoding", "transfer-encoding"]
+                .iter()
+                .any(|h| name.eq_ignore_ascii_case(h))
+        });
+        let send_as = body.send_encoding().clone();
+        if send_as.is_identity() {
+            if !body.upstream_encoding().is_identity() {
+                Response::new(self.kong)
+                    .clear_header("Content-Encoding")
+                    .await?;
+            }
+        } else {
+            grouped.insert("Content-Encoding".into(), vec![send_as.header_value()]);
+        }
+        let encoded = send_as.encode(body.data);
+        self.exit_grouped(status, &encoded, &grouped).await
     }
 
     /// `kong.response.exit(status)` without body or headers.

@@ -1,10 +1,14 @@
 use kong_pdk_proto as pb;
 
+use super::content_encoding::{ContentEncoding, DEFAULT_MAX_DECODED, DecodedBody};
 use super::{DEFAULT_MAX, check_max, s, string, u16_of};
 use crate::error::Result;
 use crate::kong::Kong;
 use crate::multimap::Headers;
 use crate::value;
+
+/// The call whose result [`DecodedBody`] decodes (errors name it).
+pub(super) const GET_RAW_BODY: &str = "kong.service.response.get_raw_body";
 
 /// `kong.service.response`: the upstream's response. `response` (where the
 /// whole response is buffered) and `log`.
@@ -58,5 +62,47 @@ impl<'a> ServiceResponse<'a> {
             .pdk_call("kong.service.response.get_raw_body", &())
             .await?;
         Ok(b.v)
+    }
+
+    /// The buffered upstream body with its `Content-Encoding` undone
+    /// (identity, `gzip`, `deflate`, `br`, or a list of them), at most
+    /// [`DEFAULT_MAX_DECODED`] bytes once decoded. Two round trips:
+    /// `get_header("Content-Encoding")` and `get_raw_body()`.
+    ///
+    /// Edit [`DecodedBody::data`] and hand it to
+    /// [`Response::replace_body`](super::Response::replace_body), which
+    /// sends it back in the upstream's coding with headers that match.
+    /// An unknown coding, corrupt data or a body over the limit is
+    /// [`Error::ContentEncoding`](crate::Error::ContentEncoding), which names
+    /// the coding or the limit; the event goes on and Kong still holds the
+    /// upstream's response.
+    ///
+    /// ```no_run
+    /// # async fn response(kong: &mut kong_pdk::Kong) -> kong_pdk::PhaseResult {
+    /// let status = kong.service_response().get_status().await?;
+    /// let mut body = kong.service_response().get_decoded_body().await?;
+    /// body.data = String::from_utf8_lossy(&body.data)
+    ///     .replace("internal.example", "api.example")
+    ///     .into_bytes();
+    /// kong.response().replace_body(status, body, []).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_decoded_body(self) -> Result<DecodedBody> {
+        self.get_decoded_body_max(DEFAULT_MAX_DECODED).await
+    }
+
+    /// [`get_decoded_body`](Self::get_decoded_body) with a limit of `max`
+    /// decoded bytes.
+    pub async fn get_decoded_body_max(self, max: usize) -> Result<DecodedBody> {
+        let header = string(
+            self.kong,
+            "kong.service.response.get_header",
+            &s("Content-Encoding"),
+        )
+        .await?;
+        let encoding = ContentEncoding::parse(&header)?;
+        let raw = ServiceResponse::new(self.kong).get_raw_body().await?;
+        let data = encoding.decode(raw, max)?;
+        Ok(DecodedBody::new(data, encoding))
     }
 }
