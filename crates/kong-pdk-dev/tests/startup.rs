@@ -190,8 +190,8 @@ async fn the_example_kong_conf_and_kong_yml_are_valid() {
         }
     }
     let conf = KongConf::load(Some(&conf_path), env).expect("examples/kong.conf loads");
-    assert_eq!(conf.pluginservers.len(), 8);
-    assert_eq!(conf.plugins.len(), 8);
+    assert_eq!(conf.pluginservers.len(), common::EXAMPLES.len());
+    assert_eq!(conf.plugins.len(), common::EXAMPLES.len());
     assert_eq!(
         conf.echo_upstream_listen,
         Some("127.0.0.1:18000".parse().unwrap())

@@ -11,6 +11,8 @@ mod error;
 mod kong;
 mod msgpack;
 mod multimap;
+#[cfg(feature = "otel")]
+mod otel;
 pub mod pdk;
 mod plugin;
 pub mod schema;

@@ -20,8 +20,8 @@ use hyper_util::rt::TokioExecutor;
 /// The gateway binary.
 pub const GATEWAY: &str = env!("CARGO_BIN_EXE_kong-pdk-dev");
 
-/// The eight example plugins, sorted.
-pub const EXAMPLES: [&str; 8] = [
+/// The nine example plugins, sorted.
+pub const EXAMPLES: [&str; 9] = [
     "rust-api-auth",
     "rust-hello",
     "rust-key-auth",
@@ -29,6 +29,7 @@ pub const EXAMPLES: [&str; 8] = [
     "rust-request-transformer",
     "rust-response-transformer",
     "rust-tenant-audit",
+    "rust-traced",
     "rust-upstream-policy",
 ];
 

@@ -36,6 +36,28 @@ pub struct TraceContext {
 }
 
 impl TraceContext {
+    /// Makes this the trace of the current event: the event's span (named
+    /// `"<plugin> <phase>"`) becomes a child of the caller's span, and every
+    /// span the handler opens below it joins the request's trace — the
+    /// trace Kong's own OpenTelemetry spans are in. Call it before opening
+    /// spans of your own. Takes effect with the `otel` cargo feature and an
+    /// OTLP endpoint configured (docs/TRACING.md); otherwise it does
+    /// nothing, at no cost. No PDK call.
+    ///
+    /// ```no_run
+    /// # async fn access(kong: &mut kong_pdk::Kong) -> kong_pdk::PhaseResult {
+    /// if let Some(trace) = kong.request().get_trace_context().await? {
+    ///     trace.adopt();
+    /// }
+    /// let span = tracing::info_span!("lookup", user = "ann");
+    /// // … work inside `span` is exported in the request's trace
+    /// # drop(span); Ok(()) }
+    /// ```
+    pub fn adopt(&self) {
+        #[cfg(feature = "otel")]
+        crate::otel::adopt(self);
+    }
+
     /// The W3C `traceparent` value for a child span `span_id` (16 hex
     /// digits) of this context, to send upstream.
     pub fn child_traceparent(&self, span_id: &str) -> String {

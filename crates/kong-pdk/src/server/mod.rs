@@ -279,7 +279,7 @@ impl<P: Plugin> Server<P> {
                 ExitCode::SUCCESS
             }
             Command::Serve { prefix } => {
-                init_logging();
+                init_logging(&self.name, &self.version);
                 if let Err(e) = self.check_identity() {
                     tracing::error!("{e}");
                     return ExitCode::FAILURE;
@@ -312,7 +312,10 @@ impl<P: Plugin> Server<P> {
                 // A signal held until now is delivered here, to the handler.
                 drop(hold);
                 let path = self.socket_path(&prefix);
-                match runtime.block_on(self.serve_at(&path, shutdown)) {
+                let served = runtime.block_on(self.serve_at(&path, shutdown));
+                #[cfg(feature = "otel")]
+                crate::otel::shutdown();
+                match served {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
                         tracing::error!("{e}");
@@ -473,12 +476,62 @@ impl io::Write for LossyStderr {
 
 /// Logs go to stderr, one line each, without colours or timestamps: Kong
 /// re-logs every line of its plugin servers with its own timestamp.
-fn init_logging() {
+/// With the `otel` feature and an OTLP endpoint in the environment, spans
+/// (debug and above, whatever the log level) also go to the exporter.
+fn init_logging(name: &str, version: &str) {
     let setting = std::env::var("KONG_PDK_LOG").ok();
     let (level, unknown) = match log_level(setting.as_deref()) {
         Ok(level) => (level, None),
         Err(value) => (tracing::Level::INFO, Some(value)),
     };
+    #[cfg(feature = "otel")]
+    let otel_problem = match crate::otel::layer_from_env(name, version) {
+        Ok(Some(otel)) => {
+            use tracing_subscriber::Layer;
+            use tracing_subscriber::filter::{LevelFilter, filter_fn};
+            use tracing_subscriber::layer::SubscriberExt;
+            use tracing_subscriber::util::SubscriberInitExt;
+            let log = tracing_subscriber::fmt::layer()
+                .with_writer(|| LossyStderr)
+                .with_ansi(false)
+                .without_time()
+                .with_target(false)
+                .with_filter(LevelFilter::from_level(level));
+            let spans = otel.with_filter(filter_fn(|meta| {
+                meta.is_span() && *meta.level() <= tracing::Level::DEBUG
+            }));
+            let _ = tracing_subscriber::registry()
+                .with(log)
+                .with(spans)
+                .try_init();
+            None
+        }
+        Ok(None) => {
+            init_log_only(level);
+            None
+        }
+        Err(problem) => {
+            init_log_only(level);
+            Some(problem)
+        }
+    };
+    #[cfg(not(feature = "otel"))]
+    {
+        let _ = (name, version);
+        init_log_only(level);
+    }
+    #[cfg(feature = "otel")]
+    if let Some(problem) = otel_problem {
+        tracing::warn!("OpenTelemetry export off: {problem}");
+    }
+    if let Some(value) = unknown {
+        tracing::warn!(
+            "KONG_PDK_LOG={value:?} is not a level (trace, debug, info, warn, error): logging at info"
+        );
+    }
+}
+
+fn init_log_only(level: tracing::Level) {
     let _ = tracing_subscriber::fmt()
         .with_writer(|| LossyStderr)
         .with_ansi(false)
@@ -486,11 +539,6 @@ fn init_logging() {
         .with_target(false)
         .with_max_level(level)
         .try_init();
-    if let Some(value) = unknown {
-        tracing::warn!(
-            "KONG_PDK_LOG={value:?} is not a level (trace, debug, info, warn, error): logging at info"
-        );
-    }
 }
 
 /// The level `KONG_PDK_LOG` names (any case; unset or empty is `info`), or
