@@ -380,6 +380,66 @@ services:
     assert!(!gw.log().contains("disagrees with"), "{}", gw.log());
 }
 
+/// `get_body` through the gateway: the example requires body fields, read
+/// from a JSON, form or multipart body sent by a real client.
+#[tokio::test]
+async fn request_bodies_of_each_content_type_are_parsed() {
+    let gw = Gateway::start(
+        &["rust-request-transformer"],
+        r#"
+_format_version: "3.0"
+services:
+  - name: echo
+    url: http://{echo}
+    routes:
+      - name: orders
+        paths: [/orders]
+        plugins:
+          - name: rust-request-transformer
+            config:
+              require_body_fields: [sku, quantity]
+"#,
+    );
+    let url = gw.url("/orders");
+    let multipart = "--b1\r\nContent-Disposition: form-data; name=\"sku\"\r\n\r\na-1\r\n\
+                     --b1\r\nContent-Disposition: form-data; name=\"quantity\"\r\n\r\n2\r\n--b1--\r\n";
+    for (content_type, body) in [
+        ("application/json", r#"{"sku":"a-1","quantity":2}"#),
+        ("application/x-www-form-urlencoded", "sku=a-1&quantity=2"),
+        ("multipart/form-data; boundary=b1", multipart),
+    ] {
+        let res = send("POST", &url, &[("content-type", content_type)], body).await;
+        assert_eq!(res.status, 200, "{content_type}: {}", gw.log());
+        assert_eq!(
+            res.json()["body"],
+            body,
+            "the upstream got the body as sent"
+        );
+    }
+    let res = send(
+        "POST",
+        &url,
+        &[("content-type", "application/json")],
+        r#"{"sku":"a-1"}"#,
+    )
+    .await;
+    assert_eq!(res.status, 400);
+    assert_eq!(
+        res.json(),
+        serde_json::json!({"message": "missing body fields", "fields": ["quantity"]})
+    );
+    let res = send("POST", &url, &[], "sku=a-1&quantity=2").await;
+    assert_eq!(res.status, 400);
+    assert!(
+        res.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing content type"),
+        "{:?}",
+        res.json()
+    );
+}
+
 #[tokio::test]
 async fn log_phase_runs_after_the_response_on_saved_data() {
     let gw = Gateway::start(

@@ -170,7 +170,9 @@ pub use crate::msgpack_driver::{
     AnyConnection, MpCall, MpEnd, MpEventResult, MpReply, MsgPackConnection,
 };
 pub use crate::process::PluginProcess;
-pub use crate::request::{DEFAULT_ROUTE_ID, DEFAULT_SERVICE_HOST, DEFAULT_SERVICE_ID, Request};
+pub use crate::request::{
+    DEFAULT_ROUTE_ID, DEFAULT_SERVICE_HOST, DEFAULT_SERVICE_ID, Part, Request,
+};
 pub use crate::script::{Script, ScriptError, ScriptReport};
 pub use crate::sim::{CallOutcome, LogEntry, LogLevel, PdkCall};
 pub use crate::test_server::TestServer;

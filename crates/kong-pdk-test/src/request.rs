@@ -185,6 +185,59 @@ impl Request {
         with_type.body(body.to_string())
     }
 
+    /// A form body (`application/x-www-form-urlencoded`): the pairs in
+    /// order, names and values percent-encoded (space as `+`), as a
+    /// browser sends them. Repeat a name for several values.
+    pub fn form<K: AsRef<str>, V: AsRef<str>>(self, pairs: &[(K, V)]) -> Request {
+        let body: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", form_encode(k.as_ref()), form_encode(v.as_ref())))
+            .collect();
+        self.with_content_type("application/x-www-form-urlencoded")
+            .body(body.join("&"))
+    }
+
+    /// A `multipart/form-data` body with the boundary `kong-pdk-test`: each
+    /// part is a field name and its value, or, with a file name, a file
+    /// part (`Content-Type: application/octet-stream`).
+    pub fn multipart(self, parts: &[Part<'_>]) -> Request {
+        const BOUNDARY: &str = "kong-pdk-test";
+        let mut body = Vec::new();
+        for part in parts {
+            body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
+            match part.filename {
+                Some(file) => body.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{}\"; filename=\"{file}\"\r\n\
+                         Content-Type: application/octet-stream\r\n\r\n",
+                        part.name
+                    )
+                    .as_bytes(),
+                ),
+                None => body.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{}\"\r\n\r\n",
+                        part.name
+                    )
+                    .as_bytes(),
+                ),
+            }
+            body.extend_from_slice(part.value);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+        self.with_content_type(&format!("multipart/form-data; boundary={BOUNDARY}"))
+            .body(body)
+    }
+
+    fn with_content_type(self, content_type: &str) -> Request {
+        if self.headers.contains("content-type") {
+            self
+        } else {
+            self.header("content-type", content_type)
+        }
+    }
+
     /// The address of the peer that connected to Kong (default `127.0.0.1`).
     pub fn client_ip(mut self, ip: &str) -> Request {
         self.client_ip = ip.into();
@@ -435,4 +488,50 @@ mod tests {
         let r = Request::get("http://h/").header("Host", "other");
         assert_eq!(r.headers.get_all("host"), ["other"]);
     }
+}
+
+/// One part of a [`Request::multipart`] body.
+#[derive(Debug, Clone, Copy)]
+pub struct Part<'a> {
+    /// The field name.
+    pub name: &'a str,
+    /// A file name, for a file part.
+    pub filename: Option<&'a str>,
+    /// The content.
+    pub value: &'a [u8],
+}
+
+impl<'a> Part<'a> {
+    /// A plain field.
+    pub fn field(name: &'a str, value: &'a str) -> Part<'a> {
+        Part {
+            name,
+            filename: None,
+            value: value.as_bytes(),
+        }
+    }
+
+    /// A file upload.
+    pub fn file(name: &'a str, filename: &'a str, content: &'a [u8]) -> Part<'a> {
+        Part {
+            name,
+            filename: Some(filename),
+            value: content,
+        }
+    }
+}
+
+/// `application/x-www-form-urlencoded` encoding of one name or value.
+fn form_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                out.push(char::from(b));
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }

@@ -1,7 +1,9 @@
 //! `rust-request-transformer`: rewrites the request Kong sends upstream —
-//! path, query, headers, body — and can send it to another target.
+//! path, query, headers, body — and can send it to another target. It can
+//! also insist on body fields: the body is parsed by its content type (JSON,
+//! form or multipart) exactly as Kong's `kong.request.get_body` does.
 
-use kong_pdk::{Kong, PhaseResult, Plugin, Schema};
+use kong_pdk::{Error, Kong, PhaseResult, Plugin, Schema};
 use serde::Deserialize;
 
 /// Where to send the request instead of the service's host.
@@ -39,6 +41,10 @@ struct Config {
     body: Option<String>,
     /// Send the request to this host and port.
     target: Option<Target>,
+    /// Body fields every request must have (a JSON object, form or
+    /// multipart body); otherwise 400 naming the missing ones.
+    #[serde(default)]
+    require_body_fields: Vec<String>,
 }
 
 impl Config {
@@ -60,6 +66,31 @@ impl Plugin for Config {
     }
 
     async fn access(&self, kong: &mut Kong) -> PhaseResult {
+        if !self.require_body_fields.is_empty() {
+            type Fields = serde_json::Map<String, serde_json::Value>;
+            let problem = match kong.request().get_body::<Fields>().await {
+                Ok(fields) => {
+                    let missing: Vec<&String> = self
+                        .require_body_fields
+                        .iter()
+                        .filter(|f| !fields.contains_key(f.as_str()))
+                        .collect();
+                    (!missing.is_empty()).then(
+                        || serde_json::json!({"message": "missing body fields", "fields": missing}),
+                    )
+                }
+                // Kong's own message (`missing content type`, `unsupported
+                // content type '…'`, …), or a body that is not an object.
+                Err(e @ (Error::Kong { .. } | Error::Value { .. })) => {
+                    Some(serde_json::json!({"message": format!("cannot read the body: {e}")}))
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(body) = problem {
+                kong.response().exit_json(400, &body, []).await?;
+                return Ok(());
+            }
+        }
         if let Some(path) = &self.path {
             kong.service_request().set_path(path).await?;
         }
@@ -142,5 +173,41 @@ mod tests {
         let out = env.run::<Config>(json!({})).await;
         assert_eq!(out.upstream_request.path, "/v1/items");
         assert!(out.calls.is_empty(), "{:?}", out.methods());
+    }
+
+    #[tokio::test]
+    async fn required_body_fields_are_read_from_json_form_and_multipart() {
+        use kong_pdk_test::Part;
+        let config = json!({"require_body_fields": ["sku", "quantity"]});
+        let url = "http://api.test/orders";
+        let complete = [
+            Request::post(url, "").json(&json!({"sku": "a-1", "quantity": 2})),
+            Request::post(url, "").form(&[("sku", "a-1"), ("quantity", "2")]),
+            Request::post(url, "")
+                .multipart(&[Part::field("sku", "a-1"), Part::field("quantity", "2")]),
+        ];
+        for request in complete {
+            let out = TestEnv::new(request).run::<Config>(config.clone()).await;
+            assert_eq!(out.response.status, 200, "{}", out.response.body_text());
+        }
+        let out = TestEnv::new(Request::post(url, "").form(&[("sku", "a-1")]))
+            .run::<Config>(config.clone())
+            .await;
+        assert_eq!(out.response.status, 400);
+        assert_eq!(
+            out.response.body_json().unwrap(),
+            json!({"message": "missing body fields", "fields": ["quantity"]})
+        );
+        let out = TestEnv::new(Request::post(url, "sku=a-1").header("content-type", "text/plain"))
+            .run::<Config>(config)
+            .await;
+        assert_eq!(out.response.status, 400);
+        assert!(
+            out.response
+                .body_text()
+                .contains("unsupported content type 'text/plain'"),
+            "{}",
+            out.response.body_text()
+        );
     }
 }
