@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use super::Shared;
 use super::handler::{self, Outcome};
 use super::stats::Counted;
+use super::watchdog::Slot;
 use crate::kong::{CallState, Conn, Kong};
 use crate::plugin::{Phase, Plugin};
 use crate::value;
@@ -27,13 +28,11 @@ pub(crate) async fn serve<P: Plugin>(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _counted = shared.count_connection();
-    let (stream, watcher) = match with_watcher(stream) {
-        Ok(pair) => pair,
-        Err(e) => {
-            tracing::warn!("closing connection: cannot set it up: {e}");
-            return;
-        }
-    };
+    // Events on this connection run one at a time: one watchdog slot, which
+    // also watches the socket for Kong hanging up while a handler runs.
+    let slot = shared
+        .watchdog
+        .slot(Some(std::os::fd::AsRawFd::as_raw_fd(&stream)));
     let mut conn = Conn::new(
         stream,
         shared.settings.max_frame_size,
@@ -78,7 +77,7 @@ pub(crate) async fn serve<P: Plugin>(
         let sequence = call.sequence;
         let next = match call.call {
             Some(Call::CmdHandleEvent(event)) => {
-                handle_event(&shared, conn, &watcher, sequence, event, &shutdown).await
+                handle_event(&shared, conn, &slot, sequence, event, &shutdown).await
             }
             Some(command) => match answer(&shared, command).await {
                 Some(ret) => {
@@ -110,17 +109,6 @@ pub(crate) async fn serve<P: Plugin>(
             None => return,
         }
     }
-}
-
-/// The connection plus a second handle on the same socket (a duplicated
-/// descriptor) that notices when Kong closes it while a handler runs.
-fn with_watcher(stream: UnixStream) -> std::io::Result<(UnixStream, UnixStream)> {
-    let std_stream = stream.into_std()?;
-    let watcher = std_stream.try_clone()?;
-    Ok((
-        UnixStream::from_std(std_stream)?,
-        UnixStream::from_std(watcher)?,
-    ))
 }
 
 /// Answers every command but `cmd_handle_event`; `None` closes the connection.
@@ -176,7 +164,7 @@ async fn answer<P: Plugin>(shared: &Shared<P>, command: Call) -> Option<Return> 
 async fn handle_event<P: Plugin>(
     shared: &Shared<P>,
     conn: Conn,
-    watcher: &UnixStream,
+    slot: &Slot,
     sequence: i64,
     event: pb::CmdHandleEvent,
     shutdown: &watch::Receiver<bool>,
@@ -205,8 +193,10 @@ async fn handle_event<P: Plugin>(
         &instance.plugin,
         phase,
         &mut kong,
-        shared.settings.handler_timeout,
-        handler::peer_closed(watcher),
+        handler::Deadline {
+            slot,
+            limit: shared.settings.handler_timeout,
+        },
         handler::event_span(&shared.name, phase, instance.id),
     )
     .await;

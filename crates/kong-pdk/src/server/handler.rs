@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::Duration;
 
+use super::watchdog::{Ended, Slot};
 use crate::kong::Kong;
 use crate::plugin::{Phase, PhaseResult, Plugin};
 
@@ -34,23 +35,29 @@ pub(crate) async fn run<P: Plugin>(
     plugin: &P,
     phase: Phase,
     kong: &mut Kong,
-    deadline: Duration,
-    peer_closed: impl Future<Output = ()>,
+    deadline: Deadline<'_>,
     span: tracing::Span,
 ) -> Outcome {
-    tracing::Instrument::instrument(
-        run_guarded(plugin, phase, kong, deadline, peer_closed),
-        span,
-    )
-    .await
+    deadline.slot.arm();
+    let outcome =
+        tracing::Instrument::instrument(run_guarded(plugin, phase, kong, deadline), span).await;
+    deadline.slot.disarm();
+    outcome
+}
+
+/// The handler's time limit: the watchdog slot that enforces it (and, for
+/// a connection, notices Kong closing it), and its length for the report.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline<'a> {
+    pub(crate) slot: &'a Slot,
+    pub(crate) limit: Duration,
 }
 
 async fn run_guarded<P: Plugin>(
     plugin: &P,
     phase: Phase,
     kong: &mut Kong,
-    deadline: Duration,
-    peer_closed: impl Future<Output = ()>,
+    deadline: Deadline<'_>,
 ) -> Outcome {
     let exited = kong.exit_flag();
     let handler = async move {
@@ -75,11 +82,11 @@ async fn run_guarded<P: Plugin>(
         );
     tokio::select! {
         biased;
-        outcome = tokio::time::timeout(deadline, guarded) => match outcome {
-            Ok(outcome) => outcome,
-            Err(_) => Outcome::TimedOut(deadline),
+        outcome = guarded => outcome,
+        end = deadline.slot.ended() => match end {
+            Ended::Deadline => Outcome::TimedOut(deadline.limit),
+            Ended::HungUp => Outcome::PeerClosed,
         },
-        () = peer_closed => Outcome::PeerClosed,
     }
 }
 
@@ -94,26 +101,6 @@ pub(crate) fn event_span(plugin: &str, phase: Phase, instance: i32) -> tracing::
         phase = phase.as_str(),
         instance = instance
     )
-}
-
-/// Resolves when the peer closed its end of the connection. Works on a
-/// duplicate of the connection's descriptor and never reads: the answers
-/// Kong sends for PDK calls are left for the handler.
-pub(crate) async fn peer_closed(watcher: &tokio::net::UnixStream) {
-    use tokio::io::Interest;
-    loop {
-        match watcher.ready(Interest::READABLE).await {
-            Ok(ready) if ready.is_read_closed() => return,
-            Ok(_) => {
-                // Data for the handler: forget this readiness and wait for
-                // the next change (more data, or the close).
-                let _ = watcher.try_io(Interest::READABLE, || {
-                    Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
-                });
-            }
-            Err(_) => return,
-        }
-    }
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -15,6 +15,7 @@ mod signals;
 mod socket;
 mod stats;
 mod steps;
+mod watchdog;
 
 use std::future::Future;
 use std::io;

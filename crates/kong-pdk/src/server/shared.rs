@@ -25,6 +25,8 @@ pub(crate) struct Shared<P> {
     pub(super) stats: ServerStats,
     /// MsgPack:1 events in flight, by `EventId`.
     pub(super) events: crate::msgpack::Events,
+    /// Ends handlers that run past `settings.handler_timeout`.
+    pub(super) watchdog: super::watchdog::Watchdog,
 }
 
 impl<P: Plugin> Shared<P> {
@@ -37,6 +39,7 @@ impl<P: Plugin> Shared<P> {
                 Arc::clone(&server.stats.0),
             ),
             stats: server.stats,
+            watchdog: super::watchdog::Watchdog::start(server.settings.handler_timeout),
             name: server.name,
             version: server.version,
             priority: server.priority,

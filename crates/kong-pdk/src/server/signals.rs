@@ -109,16 +109,36 @@ pub(super) fn shutdown_signal(parent: u32) -> io::Result<impl Future<Output = ()
     })
 }
 
-/// Resolves when this process is re-parented (its parent died).
+/// Resolves when this process is re-parented (its parent died). Polled
+/// from a thread of its own: a tokio timer, even one firing once a second,
+/// makes the runtime consult its timer wheel and the clock on every park,
+/// i.e. several times per event.
 async fn parent_gone(parent: u32) {
     if parent == 1 {
         // Started by init (e.g. a container's entry point): nothing to watch.
         return std::future::pending().await;
     }
-    loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        if std::os::unix::process::parent_id() != parent {
-            return;
+    let (gone_tx, gone_rx) = tokio::sync::oneshot::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("kong-pdk-parent".into())
+        .spawn(move || {
+            while !gone_tx.is_closed() {
+                std::thread::sleep(Duration::from_secs(1));
+                if std::os::unix::process::parent_id() != parent {
+                    let _ = gone_tx.send(());
+                    return;
+                }
+            }
+        });
+    match spawned {
+        Ok(_) => {
+            if gone_rx.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        Err(e) => {
+            tracing::warn!("cannot watch the parent process: {e}");
+            std::future::pending::<()>().await;
         }
     }
 }

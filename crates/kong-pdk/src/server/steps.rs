@@ -209,13 +209,16 @@ async fn run_event<P: Plugin>(
     );
     let mut kong = Kong::new(conn, phase);
     let instance = &in_use.instance;
+    // No connection belongs to the event, so none can close under it.
+    let slot = shared.watchdog.slot(None);
     let outcome = handler::run(
         &instance.plugin,
         phase,
         &mut kong,
-        shared.settings.handler_timeout,
-        // No connection belongs to the event, so none can close under it.
-        std::future::pending(),
+        handler::Deadline {
+            slot: &slot,
+            limit: shared.settings.handler_timeout,
+        },
         handler::event_span(&shared.name, phase, instance.id),
     )
     .await;
