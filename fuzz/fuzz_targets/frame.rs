@@ -28,7 +28,8 @@ fuzz_target!(|data: &[u8]| {
         for f in &frames {
             kong_pdk::wire::push_frame(&mut wire, f);
         }
-        let (mut a, mut b) = tokio::io::duplex(7);
+        let (mut a, b) = tokio::io::duplex(7);
+        let mut b = tokio::io::BufReader::with_capacity(5, b);
         let writer = async move {
             for chunk in wire.chunks(3) {
                 a.write_all(chunk).await.unwrap();

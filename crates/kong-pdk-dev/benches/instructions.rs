@@ -7,7 +7,9 @@
 //! number.
 //!
 //! `cargo bench -p kong-pdk-dev --bench instructions` (needs `valgrind` on
-//! the PATH; without it the bench says so and measures nothing).
+//! the PATH; without it the bench says so and measures nothing). With
+//! `INSTRUCTIONS_KEEP=<dir>` the callgrind files stay there, named
+//! `<server>-<calls>-<events>.out`, for `callgrind_annotate`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -132,6 +134,14 @@ async fn count(exe: &str, env: &[(&str, &str)], calls: u16, events: u64) -> (u64
         .status()
         .expect("kill runs");
     child.wait().expect("the server exits");
+    if let Some(keep) = std::env::var_os("INSTRUCTIONS_KEEP") {
+        let label = format!(
+            "{}{}-{calls}-{events}.out",
+            name.to_string_lossy(),
+            if env.is_empty() { "" } else { "-env" }
+        );
+        std::fs::copy(&out, Path::new(&keep).join(label)).expect("keeping the callgrind file");
+    }
     let text = std::fs::read_to_string(&out).expect("callgrind wrote its output");
     let total = text
         .lines()

@@ -37,7 +37,10 @@ pub(crate) struct Conn {
     /// How long a frame may take once its first byte arrived.
     pub(crate) frame_timeout: Duration,
     /// The call layer's per-event state (caches, waiting writes, counts).
-    pub(crate) layer: CallLayer,
+    /// Boxed: the connection moves into each event's `Kong` and back, and
+    /// at ~500 bytes the layer made those moves the largest copies of an
+    /// event.
+    pub(crate) layer: Box<CallLayer>,
     /// Set when a handler calls `kong.response.exit`. Shared with the code
     /// polling the handler, which cannot look into `Kong` while the handler
     /// borrows it; one per connection, reset for each event.
@@ -72,7 +75,7 @@ impl Conn {
             write_buf: Vec::with_capacity(512),
             max_frame,
             frame_timeout,
-            layer: CallLayer::new(call_layer),
+            layer: Box::new(CallLayer::new(call_layer)),
             exited: Arc::new(AtomicBool::new(false)),
         }
     }

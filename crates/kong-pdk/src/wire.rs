@@ -8,7 +8,7 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Default upper bound for one frame (Kong's largest frames are buffered
 /// bodies; 64 MiB leaves room for them and keeps a bogus length harmless).
@@ -51,24 +51,36 @@ impl std::error::Error for ReadError {}
 /// Reads one frame into `buf` (cleared first). Handles arbitrary chunking.
 /// Waiting for a frame to begin has no limit (an idle pooled connection);
 /// once its first byte arrived, the rest must follow within `deadline`.
-pub async fn read_frame<R: AsyncRead + Unpin>(
+///
+/// Kong's frames are small and usually arrive whole: then the frame is
+/// taken straight from the read buffer, one copy and no further read.
+pub async fn read_frame<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     buf: &mut Vec<u8>,
     max: u32,
     deadline: Duration,
 ) -> Result<(), ReadError> {
-    let mut len = [0u8; 4];
-    // The first byte tells a clean close apart from a truncated header.
-    match reader.read(&mut len[..1]).await {
-        Ok(0) => return Err(ReadError::Eof),
-        Ok(_) => {}
-        Err(e) => return Err(ReadError::Io(e)),
+    let available = reader.fill_buf().await.map_err(ReadError::Io)?;
+    if available.is_empty() {
+        return Err(ReadError::Eof);
     }
+    if let Some(header) = available.first_chunk::<4>() {
+        let len = u32::from_le_bytes(*header);
+        if len > max {
+            return Err(ReadError::TooLarge(len));
+        }
+        let end = 4 + len as usize;
+        if let Some(payload) = available.get(4..end) {
+            buf.clear();
+            buf.extend_from_slice(payload);
+            reader.consume(end);
+            return Ok(());
+        }
+    }
+    // Split across reads: the header or the payload is still coming.
     let rest = async {
-        reader
-            .read_exact(&mut len[1..])
-            .await
-            .map_err(ReadError::Io)?;
+        let mut len = [0u8; 4];
+        reader.read_exact(&mut len).await.map_err(ReadError::Io)?;
         let len = u32::from_le_bytes(len);
         if len > max {
             return Err(ReadError::TooLarge(len));
@@ -129,7 +141,8 @@ mod tests {
         push_frame(&mut wire, b"kong.request.get_header");
         push_frame(&mut wire, b"");
         push_frame(&mut wire, &[1, 2, 3]);
-        let (mut a, mut b) = tokio::io::duplex(1);
+        let (mut a, b) = tokio::io::duplex(1);
+        let mut b = tokio::io::BufReader::new(b);
         let writer = tokio::spawn(async move {
             for byte in wire {
                 a.write_all(&[byte]).await.unwrap();
@@ -168,7 +181,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_frame_that_stops_halfway_is_dropped_after_the_deadline() {
-        let (mut kong, mut server) = tokio::io::duplex(64);
+        let (mut kong, server) = tokio::io::duplex(64);
+        let mut server = tokio::io::BufReader::new(server);
         let mut wire = Vec::new();
         push_frame(&mut wire, b"abcdef");
         kong.write_all(&wire[..6]).await.unwrap();
@@ -182,7 +196,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn waiting_for_a_frame_to_begin_has_no_deadline() {
-        let (mut kong, mut server) = tokio::io::duplex(64);
+        let (mut kong, server) = tokio::io::duplex(64);
+        let mut server = tokio::io::BufReader::new(server);
         let reader = tokio::spawn(async move {
             let mut buf = Vec::new();
             read_frame(&mut server, &mut buf, 1024, Duration::from_secs(1))

@@ -1,7 +1,8 @@
 //! One connection from Kong: read an `RpcCall`, answer it, repeat.
 //!
 //! Kong sends one RPC at a time per connection and pools connections, so a
-//! connection idles between RPCs; only there does shutdown interrupt it.
+//! connection idles between RPCs; only there does shutdown interrupt it
+//! (the watchdog ends its read, see `Watchdog::close_idle`).
 
 use std::sync::Arc;
 
@@ -25,7 +26,7 @@ pub(crate) const ERROR_BODY: &str = r#"{"message":"An unexpected error occurred"
 pub(crate) async fn serve<P: Plugin>(
     shared: Arc<Shared<P>>,
     stream: UnixStream,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let _counted = shared.count_connection();
     // Events on this connection run one at a time: one watchdog slot, which
@@ -40,12 +41,10 @@ pub(crate) async fn serve<P: Plugin>(
         shared.settings.call_layer,
     );
     loop {
-        let read = tokio::select! {
-            biased;
-            read = conn.read_frame() => read,
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        };
-        match read {
+        if slot.closing() {
+            return;
+        }
+        match conn.read_frame().await {
             Ok(()) => {}
             // Kong closing a pooled idle connection is routine.
             Err(ReadError::Eof) => return,

@@ -39,8 +39,13 @@ pub(crate) async fn run<P: Plugin>(
     span: tracing::Span,
 ) -> Outcome {
     deadline.slot.arm();
-    let outcome =
-        tracing::Instrument::instrument(run_guarded(plugin, phase, kong, deadline), span).await;
+    // A disabled span (the default `info` level) is not entered on every
+    // poll.
+    let outcome = if span.is_disabled() {
+        run_guarded(plugin, phase, kong, deadline).await
+    } else {
+        tracing::Instrument::instrument(run_guarded(plugin, phase, kong, deadline), span).await
+    };
     deadline.slot.disarm();
     outcome
 }

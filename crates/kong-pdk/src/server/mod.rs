@@ -403,6 +403,7 @@ impl<P: Plugin> Server<P> {
         }
         drop(listener);
         let _ = stop_tx.send(true);
+        shared.watchdog.close_idle();
         let busy = shared.events_in_flight();
         if busy > 0 {
             tracing::info!("shutting down: waiting for {busy} event(s) in flight");

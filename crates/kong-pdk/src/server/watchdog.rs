@@ -54,6 +54,8 @@ struct Inner {
     deadline_ms: u64,
     tick: Duration,
     stop: AtomicBool,
+    /// The server is stopping: idle connections end (see `close_idle`).
+    closing: AtomicBool,
 }
 
 /// Where one connection's (or one MsgPack event's) current event is
@@ -83,6 +85,7 @@ impl Watchdog {
             deadline_ms: u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX / 4),
             tick,
             stop: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
         });
         let watched = Arc::clone(&inner);
         std::thread::Builder::new()
@@ -107,6 +110,30 @@ impl Watchdog {
             slots.push(Arc::downgrade(&slot));
         }
         slot
+    }
+}
+
+impl Watchdog {
+    /// The server is stopping: every connection between events stops
+    /// reading (its next read sees the end of the stream) and every
+    /// connection in an event ends after it ([`Slot::closing`]). Instead of
+    /// a shutdown future polled beside every read, which cost a waiter
+    /// registration per event.
+    pub(crate) fn close_idle(&self) {
+        // SeqCst with `Slot::disarm` and `Slot::closing`: a connection that
+        // ends its event either sees `closing`, or is idle when the scan
+        // below looks at it.
+        self.inner.closing.store(true, Ordering::SeqCst);
+        let Ok(slots) = self.inner.slots.lock() else {
+            return;
+        };
+        for slot in slots.iter().filter_map(Weak::upgrade) {
+            if slot.fd >= 0 && slot.state.load(Ordering::SeqCst) == IDLE {
+                // SAFETY: the connection owning the descriptor holds the
+                // slot, so the descriptor is open.
+                unsafe { libc::shutdown(slot.fd, libc::SHUT_RD) };
+            }
+        }
     }
 }
 
@@ -189,12 +216,22 @@ impl Slot {
 
     /// The event ended.
     pub(crate) fn disarm(&self) {
-        self.state.store(IDLE, Ordering::Release);
+        self.state.store(IDLE, Ordering::SeqCst);
+    }
+
+    /// Whether the server is stopping: checked between events.
+    pub(crate) fn closing(&self) -> bool {
+        self.inner
+            .upgrade()
+            .is_none_or(|inner| inner.closing.load(Ordering::SeqCst))
     }
 
     /// Resolves when the watchdog ends the armed event, saying why.
     pub(crate) fn ended(&self) -> Expired<'_> {
-        Expired { slot: self }
+        Expired {
+            slot: self,
+            registered: false,
+        }
     }
 
     fn end(&self) -> Option<Ended> {
@@ -210,21 +247,27 @@ impl Slot {
 #[derive(Debug)]
 pub(crate) struct Expired<'a> {
     slot: &'a Slot,
+    registered: bool,
 }
 
 impl Future for Expired<'_> {
     type Output = Ended;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Ended> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Ended> {
         let slot = self.slot;
         if let Some(end) = slot.end() {
             return Poll::Ready(end);
         }
-        if let Ok(mut waker) = slot.waker.lock() {
-            match waker.as_ref() {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => *waker = Some(cx.waker().clone()),
+        // Once per event: a task's waker stays the same while it runs the
+        // event, and the watchdog takes the waker when it ends the event.
+        if !self.registered {
+            if let Ok(mut waker) = slot.waker.lock() {
+                match waker.as_ref() {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *waker = Some(cx.waker().clone()),
+                }
             }
+            self.registered = true;
         }
         // Checked again after registering: an end in between is not lost.
         match slot.end() {
@@ -294,5 +337,26 @@ mod tests {
         let started = Instant::now();
         assert_eq!(slot.ended().await, Ended::HungUp);
         assert!(started.elapsed() < Duration::from_millis(250 * 2 + 200));
+    }
+
+    #[tokio::test]
+    async fn closing_ends_idle_connections_and_flags_busy_ones() {
+        use std::os::fd::AsRawFd;
+        use tokio::io::AsyncReadExt;
+        let watchdog = Watchdog::start(Duration::from_secs(50));
+        let (idle, _kong_idle) = tokio::net::UnixStream::pair().unwrap();
+        let (busy, _kong_busy) = tokio::net::UnixStream::pair().unwrap();
+        let idle_slot = watchdog.slot(Some(idle.as_raw_fd()));
+        let busy_slot = watchdog.slot(Some(busy.as_raw_fd()));
+        busy_slot.arm();
+        assert!(!idle_slot.closing());
+        watchdog.close_idle();
+        let mut idle = idle;
+        let mut byte = [0u8; 1];
+        assert_eq!(idle.read(&mut byte).await.unwrap(), 0, "end of stream");
+        busy_slot.disarm();
+        assert!(busy_slot.closing());
+        // The busy connection's reads were left alone.
+        assert!(busy.try_read(&mut byte).is_err());
     }
 }
