@@ -52,6 +52,8 @@ pub struct BenchArgs {
     pub also_env: Vec<(String, String)>,
     /// Measurements per server, interleaved; the median is reported.
     pub rounds: usize,
+    /// Threads of the driver.
+    pub driver_threads: usize,
 }
 
 /// `bench --help`.
@@ -83,6 +85,10 @@ Usage: kong-pdk-dev bench [options] <plugin-executable>
                         --also-env KONG_PDK_RUNTIME=per-core
   -r, --rounds N        measurements per server, interleaved; the median (by
                         events/s) is reported (default 1)
+  -t, --driver-threads N
+                        threads of the driver playing Kong (default 1). Its
+                        CPU is reported (drv% of its threads); at 90 % or more
+                        it was the bottleneck and the row says so
 
 Kong's answers describe one request (see REQUEST_HEADERS in bench.rs):
 GET /orders?page=2 with Host, User-Agent, Accept, X-Request-ID,
@@ -111,6 +117,7 @@ impl BenchArgs {
             compare: Vec::new(),
             also_env: Vec::new(),
             rounds: 1,
+            driver_threads: 1,
         };
         let mut it = args.iter();
         let mut exe = None;
@@ -160,6 +167,14 @@ impl BenchArgs {
                         .ok_or_else(|| format!("{arg}: expected NAME=value, got {v}"))?;
                     out.also_env.push((k.to_owned(), val.to_owned()));
                 }
+                "-t" | "--driver-threads" => {
+                    let v = value(arg)?;
+                    out.driver_threads = v
+                        .parse()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| format!("{arg}: not a positive number: {v}"))?;
+                }
                 "-r" | "--rounds" => {
                     let v = value(arg)?;
                     out.rounds = v
@@ -208,6 +223,10 @@ pub struct Report {
     /// PDK calls Kong answered during the measured events (round trips;
     /// `kong.response.exit` included).
     pub round_trips: u64,
+    /// The driver's (this process's) CPU time while measuring.
+    pub driver_cpu: Duration,
+    /// The driver's threads.
+    pub driver_threads: usize,
 }
 
 impl Report {
@@ -235,6 +254,18 @@ impl Report {
         self.server_cpu.as_secs_f64() * 1e6 / self.events.max(1) as f64
     }
 
+    /// How busy the driver's threads were, in percent of their capacity.
+    pub fn driver_busy_percent(&self) -> f64 {
+        let capacity = self.elapsed.as_secs_f64() * self.driver_threads.max(1) as f64;
+        100.0 * self.driver_cpu.as_secs_f64() / capacity.max(f64::MIN_POSITIVE)
+    }
+
+    /// Whether the driver, not the server, limited the rate: its threads
+    /// were 90 % busy or more.
+    pub fn driver_saturated(&self) -> bool {
+        self.driver_busy_percent() >= 90.0
+    }
+
     fn json(&self) -> serde_json::Value {
         serde_json::json!({
             "events": self.events,
@@ -251,6 +282,10 @@ impl Report {
             "rss_kib": self.server_rss_kib,
             "peak_rss_kib": self.server_peak_rss_kib,
             "threads": self.server_threads,
+            "driver_cpu_us_per_event": self.driver_cpu.as_secs_f64() * 1e6 / self.events.max(1) as f64,
+            "driver_busy_percent": self.driver_busy_percent(),
+            "driver_threads": self.driver_threads,
+            "driver_saturated": self.driver_saturated(),
         })
     }
 }
@@ -420,6 +455,7 @@ pub async fn drive(
     }
     tokio::time::sleep(args.warmup).await;
     let cpu_before = process_cpu(pid);
+    let driver_before = process_cpu(std::process::id());
     measuring.store(true, Ordering::Relaxed);
     let started = Instant::now();
     let deadline = started + args.duration;
@@ -436,6 +472,7 @@ pub async fn drive(
     }
     let elapsed = started.elapsed();
     let server_cpu = process_cpu(pid).saturating_sub(cpu_before);
+    let driver_cpu = process_cpu(std::process::id()).saturating_sub(driver_before);
     latencies_us.sort_unstable();
     let (rss, peak, threads) = process_memory(pid);
     Ok(Report {
@@ -447,6 +484,8 @@ pub async fn drive(
         server_peak_rss_kib: peak,
         server_threads: threads,
         round_trips,
+        driver_cpu,
+        driver_threads: args.driver_threads,
     })
 }
 
@@ -642,11 +681,19 @@ fn measure(
         .collect();
     let mut server = PluginProcess::start_with_env(exe, &env)
         .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
-    // One driver thread: the other core is the plugin server's.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    // One driver thread by default: the other core is the plugin server's.
+    // More when the driver saturates (its row says so).
+    let rt = if args.driver_threads > 1 {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.driver_threads)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+    .map_err(|e| e.to_string())?;
     let report = rt
         .block_on(drive(
             server.socket(),
@@ -913,7 +960,7 @@ pub fn main(args: &[String]) -> ExitCode {
             );
         }
         println!(
-            "{:<40} {:>5} {:>10} {:>7} {:>7} {:>7} {:>8} {:>8} {:>7} {:>9} {:>7}  vs",
+            "{:<40} {:>5} {:>10} {:>7} {:>7} {:>7} {:>8} {:>8} {:>7} {:>9} {:>7} {:>5}  vs",
             "server",
             "conns",
             "events/s",
@@ -924,7 +971,8 @@ pub fn main(args: &[String]) -> ExitCode {
             "cpuµs/ev",
             "rt/ev",
             "peakKiB",
-            "threads"
+            "threads",
+            "drv%"
         );
         for (c, servers) in &rows {
             let (label, _, plugin) = &servers[0];
@@ -946,8 +994,13 @@ pub fn main(args: &[String]) -> ExitCode {
 }
 
 fn row(name: &str, connections: usize, r: &Report, ratio: &str) {
+    let saturated = if r.driver_saturated() {
+        " [driver saturated: the rate is the driver's; try --driver-threads]"
+    } else {
+        ""
+    };
     println!(
-        "{:<40} {:>5} {:>10.0} {:>7} {:>7} {:>7} {:>8} {:>8.1} {:>7.2} {:>9} {:>7}  {}",
+        "{:<40} {:>5} {:>10.0} {:>7} {:>7} {:>7} {:>8} {:>8.1} {:>7.2} {:>9} {:>7} {:>5.0}  {}{}",
         name,
         connections,
         r.events_per_sec(),
@@ -959,7 +1012,9 @@ fn row(name: &str, connections: usize, r: &Report, ratio: &str) {
         r.round_trips_per_event(),
         r.server_peak_rss_kib,
         r.server_threads,
-        ratio
+        r.driver_busy_percent(),
+        ratio,
+        saturated
     );
 }
 
@@ -993,7 +1048,11 @@ mod tests {
         .unwrap();
         assert!(b.compare_layer);
         assert_eq!(b.rounds, 3);
+        assert_eq!(b.driver_threads, 1);
         assert!(BenchArgs::parse(&["-r".into(), "0".into(), "x".into()]).is_err());
+        let t = BenchArgs::parse(&["-t".into(), "2".into(), "x".into()]).unwrap();
+        assert_eq!(t.driver_threads, 2);
+        assert!(BenchArgs::parse(&["--driver-threads".into(), "0".into(), "x".into()]).is_err());
         let c = BenchArgs::parse(&["--also-env".into(), "A=b=c".into(), "x".into()]).unwrap();
         assert_eq!(c.also_env, [("A".to_owned(), "b=c".to_owned())]);
         assert!(BenchArgs::parse(&["--also-env".into(), "=x".into(), "x".into()]).is_err());
@@ -1009,6 +1068,8 @@ mod tests {
             elapsed: Duration::from_secs(1),
             latencies_us: (1..=100).collect(),
             server_cpu: Duration::from_millis(50),
+            driver_cpu: Duration::from_millis(950),
+            driver_threads: 1,
             server_rss_kib: 1,
             server_peak_rss_kib: 2,
             server_threads: 3,
@@ -1019,6 +1080,15 @@ mod tests {
         assert_eq!(r.events_per_sec(), 100.0);
         assert!((r.cpu_us_per_event() - 500.0).abs() < 1e-9);
         assert_eq!(r.round_trips_per_event(), 2.5);
+        // 950 ms of CPU in one second on one thread: the driver was the
+        // bottleneck; on two threads it was not.
+        assert!((r.driver_busy_percent() - 95.0).abs() < 1e-9);
+        assert!(r.driver_saturated());
+        let two = Report {
+            driver_threads: 2,
+            ..r
+        };
+        assert!(!two.driver_saturated());
     }
 
     #[test]

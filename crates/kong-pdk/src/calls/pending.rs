@@ -80,16 +80,75 @@ impl HeaderTarget {
 pub(crate) fn coalescable(target: HeaderTarget, phase: Phase, name: &str, value: &str) -> bool {
     target.allowed(phase)
         && !name.is_empty()
-        && name.bytes().all(is_token_byte)
-        && value
-            .bytes()
-            .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+        && name.bytes().all(|b| TOKEN[usize::from(b)])
+        && valid_field_value(value.as_bytes())
 }
 
-/// RFC 9110 `tchar`.
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+/// Whether `value` has only bytes a header value may hold (tab, and no
+/// other control character or DEL). Eight bytes at a time: a value is
+/// usually printable ASCII, and one word test clears eight bytes; a word
+/// with a tab or anything suspicious is checked byte by byte.
+fn valid_field_value(value: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut words = value.chunks_exact(8);
+    for word in &mut words {
+        let x = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        // A byte below 0x20 (high bit clear), or equal to 0x7f.
+        let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
+        let del = x ^ (ONES * 0x7f);
+        let is_del = del.wrapping_sub(ONES) & !del & HIGHS;
+        if (below_space | is_del) != 0 && !word.iter().all(|&b| FIELD_VALUE[usize::from(b)]) {
+            return false;
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .all(|&b| FIELD_VALUE[usize::from(b)])
 }
+
+/// RFC 9110 `tchar`, as a table: checked for every byte of every waiting
+/// header name.
+const TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    table
+};
+
+/// Bytes a header value may hold without Kong refusing it: tab, and
+/// anything but the other control characters and DEL.
+const FIELD_VALUE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = b == 0x09 || (b >= 0x20 && b != 0x7f);
+        b += 1;
+    }
+    table
+};
 
 /// The writes waiting for one target, kept encoded: each entry is the
 /// `KV{k, v: Value{string_value}}` that `set_header` takes, which is also,
@@ -236,6 +295,27 @@ fn frame_len(len: usize) -> u32 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn field_values_are_checked_like_byte_by_byte() {
+        let byte_by_byte = |v: &[u8]| v.iter().all(|&b| FIELD_VALUE[usize::from(b)]);
+        let mut cases: Vec<Vec<u8>> = vec![
+            b"Rust says Kong! to 127.0.0.1:8000".to_vec(),
+            b"tab\there and more text".to_vec(),
+            "caf\u{e9} \u{2603} utf-8 bytes".as_bytes().to_vec(),
+            Vec::new(),
+        ];
+        for bad in [0u8, 0x08, 0x0a, 0x0d, 0x1f, 0x7f] {
+            for at in [0, 5, 7, 8, 15, 20] {
+                let mut v = b"abcdefghijklmnopqrstuvw".to_vec();
+                v[at] = bad;
+                cases.push(v);
+            }
+        }
+        for case in cases {
+            assert_eq!(valid_field_value(&case), byte_by_byte(&case), "{case:?}");
+        }
+    }
     use kong_pdk_proto::{self as pb, Struct};
     use prost::Message;
 

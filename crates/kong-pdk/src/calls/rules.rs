@@ -230,27 +230,47 @@ pub(crate) enum Rule {
 }
 
 /// The rule for `method` (a method the tables do not know changes
-/// everything). Looked up on every call: a binary search in both tables
-/// merged and sorted once, by length and then from the last byte, where
-/// method names differ (they share their `kong.` prefixes).
+/// everything). Looked up on every call, in both tables merged into one
+/// hash map once.
 pub(crate) fn rule(method: &str) -> Rule {
-    static SORTED: std::sync::OnceLock<Vec<(&'static str, Rule)>> = std::sync::OnceLock::new();
-    let sorted = SORTED.get_or_init(|| {
+    static RULES: std::sync::OnceLock<RuleMap> = std::sync::OnceLock::new();
+    let rules = RULES.get_or_init(|| {
         let reads = READS.iter().map(|(m, t)| (*m, Rule::Read(*t)));
         let writes = WRITES.iter().map(|(m, e)| (*m, Rule::Write(*e)));
-        let mut all: Vec<(&str, Rule)> = reads.chain(writes).collect();
-        all.sort_unstable_by(|(a, _), (b, _)| by_suffix(a, b));
-        all
+        reads.chain(writes).collect()
     });
-    sorted
-        .binary_search_by(|(m, _)| by_suffix(m, method))
-        .map_or(Rule::Write(Effect::Everything), |i| sorted[i].1)
+    rules
+        .get(method)
+        .copied()
+        .unwrap_or(Rule::Write(Effect::Everything))
 }
 
-fn by_suffix(a: &str, b: &str) -> std::cmp::Ordering {
-    a.len()
-        .cmp(&b.len())
-        .then_with(|| a.bytes().rev().cmp(b.bytes().rev()))
+type RuleMap =
+    std::collections::HashMap<&'static str, Rule, std::hash::BuildHasherDefault<NameHasher>>;
+
+/// Hashes method names eight bytes at a time: they are our own constants,
+/// not attacker input, and SipHash (or a byte-wise search) cost hundreds of
+/// instructions per call.
+#[derive(Debug, Default, Clone, Copy)]
+struct NameHasher(u64);
+
+impl std::hash::Hasher for NameHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+        let mut tail = [0u8; 8];
+        let rest = chunks.remainder();
+        tail[..rest.len()].copy_from_slice(rest);
+        self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(tail) ^ rest.len() as u64)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 #[cfg(test)]
