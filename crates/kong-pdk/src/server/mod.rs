@@ -177,7 +177,10 @@ impl<P: Plugin> Server<P> {
 
     /// How long one phase handler may run (default 50 s, below Kong's 60 s
     /// socket timeout). A slower handler is cancelled, logged and, in
-    /// `rewrite`/`access`/`response`/`preread`, answered with a 500.
+    /// `rewrite`/`access`/`response`/`preread`, answered with a 500. One
+    /// watchdog thread per server keeps it, checking every `limit / 8`
+    /// (5 ms to 250 ms): a handler is cancelled between `limit` and
+    /// `limit` plus two of those ticks, never before.
     pub fn handler_timeout(mut self, limit: Duration) -> Self {
         self.settings.handler_timeout = limit;
         self
