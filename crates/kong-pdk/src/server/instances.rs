@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::watchdog::coarse_now_ms;
 
 /// One plugin instance: a deserialized config plus bookkeeping.
 #[derive(Debug)]
@@ -15,7 +17,7 @@ pub(crate) struct Instance<P> {
     pub(crate) plugin: P,
     /// Seconds since the Unix epoch (`InstanceStatus.started_at`).
     pub(crate) started_at: i64,
-    /// Milliseconds since the table's epoch of the last event's end.
+    /// The coarse clock's reading at the last event's end.
     last_used_ms: AtomicU64,
     in_use: AtomicUsize,
 }
@@ -24,14 +26,13 @@ pub(crate) struct Instance<P> {
 #[derive(Debug)]
 pub(crate) struct InUse<P> {
     pub(crate) instance: Arc<Instance<P>>,
-    epoch: Instant,
 }
 
 impl<P> Drop for InUse<P> {
     fn drop(&mut self) {
         self.instance
             .last_used_ms
-            .store(millis_since(self.epoch), Ordering::Relaxed);
+            .store(coarse_now_ms(), Ordering::Relaxed);
         self.instance.in_use.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -66,13 +67,8 @@ pub(crate) struct Instances<P> {
     /// Ids for configs without a `__seq__`; counting down from the top keeps
     /// them away from Kong's small `__seq__` numbers.
     next_free_id: AtomicI32,
-    epoch: Instant,
     idle_timeout: Duration,
     counters: Arc<super::stats::Counters>,
-}
-
-fn millis_since(epoch: Instant) -> u64 {
-    u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 impl<P> Instances<P> {
@@ -80,7 +76,6 @@ impl<P> Instances<P> {
         Instances {
             map: Mutex::new(IdMap::default()),
             next_free_id: AtomicI32::new(i32::MAX),
-            epoch: Instant::now(),
             idle_timeout,
             counters,
         }
@@ -129,7 +124,7 @@ impl<P> Instances<P> {
             seq,
             plugin,
             started_at,
-            last_used_ms: AtomicU64::new(millis_since(self.epoch)),
+            last_used_ms: AtomicU64::new(coarse_now_ms()),
             in_use: AtomicUsize::new(0),
         });
         map.insert(id, Arc::clone(&instance));
@@ -144,7 +139,6 @@ impl<P> Instances<P> {
         instance.in_use.fetch_add(1, Ordering::AcqRel);
         Some(InUse {
             instance: Arc::clone(instance),
-            epoch: self.epoch,
         })
     }
 
@@ -171,9 +165,11 @@ impl<P> Instances<P> {
     /// Drops instances unused for longer than the idle timeout. Kong never
     /// says when it forgets an instance (only config changes close one), so
     /// this bounds memory; an instance Kong still uses is simply restarted
-    /// (unknown id → connection closed → Kong starts it again).
+    /// (unknown id → connection closed → Kong starts it again). Times come
+    /// from the watchdog's coarse clock (a tick's precision is plenty for
+    /// an idle timeout in minutes, and an event reads no system clock).
     pub(crate) fn expire_idle(&self) {
-        let now = millis_since(self.epoch);
+        let now = coarse_now_ms();
         let idle = u64::try_from(self.idle_timeout.as_millis()).unwrap_or(u64::MAX);
         let mut map = self.lock();
         map.retain(|id, inst| {

@@ -45,12 +45,21 @@ pub(crate) struct Watchdog {
     inner: Arc<Inner>,
 }
 
+/// The coarse clock: milliseconds since the first watchdog started, as of
+/// the last tick of any watchdog. Events read it instead of the system
+/// clock (the deadline, and the instances' last use).
+static COARSE_MS: AtomicU64 = AtomicU64::new(0);
+static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+/// The coarse clock's reading (see `COARSE_MS`): at most a tick old while a
+/// server runs.
+pub(crate) fn coarse_now_ms() -> u64 {
+    COARSE_MS.load(Ordering::Relaxed)
+}
+
 #[derive(Debug)]
 struct Inner {
     slots: Mutex<Vec<Weak<Slot>>>,
-    /// Milliseconds since `epoch`, as of the last tick.
-    now_ms: AtomicU64,
-    epoch: Instant,
     deadline_ms: u64,
     tick: Duration,
     stop: AtomicBool,
@@ -71,17 +80,19 @@ pub(crate) struct Slot {
     /// The connection's socket, watched for a hang-up (-1: none).
     fd: std::os::fd::RawFd,
     waker: Mutex<Option<Waker>>,
-    inner: Weak<Inner>,
+    /// Whether `waker` holds the task's waker: a connection's task keeps
+    /// its waker for life, so it is stored once, not at every event.
+    has_waker: AtomicBool,
+    inner: Arc<Inner>,
 }
 
 impl Watchdog {
     /// Starts the watchdog thread for handlers limited to `deadline`.
     pub(crate) fn start(deadline: Duration) -> Watchdog {
         let tick = (deadline / 8).clamp(Duration::from_millis(5), Duration::from_millis(250));
+        EPOCH.get_or_init(Instant::now);
         let inner = Arc::new(Inner {
             slots: Mutex::new(Vec::new()),
-            now_ms: AtomicU64::new(0),
-            epoch: Instant::now(),
             deadline_ms: u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX / 4),
             tick,
             stop: AtomicBool::new(false),
@@ -104,7 +115,8 @@ impl Watchdog {
             generation: AtomicU64::new(0),
             fd: fd.unwrap_or(-1),
             waker: Mutex::new(None),
-            inner: Arc::downgrade(&self.inner),
+            has_waker: AtomicBool::new(false),
+            inner: Arc::clone(&self.inner),
         });
         if let Ok(mut slots) = self.inner.slots.lock() {
             slots.push(Arc::downgrade(&slot));
@@ -147,8 +159,10 @@ impl Drop for Watchdog {
 fn watch(inner: &Inner) {
     while !inner.stop.load(Ordering::Relaxed) {
         std::thread::sleep(inner.tick);
-        let now = u64::try_from(inner.epoch.elapsed().as_millis()).unwrap_or(u64::MAX / 4);
-        inner.now_ms.store(now, Ordering::Relaxed);
+        let epoch = EPOCH.get_or_init(Instant::now);
+        let now = u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX / 4);
+        // Several servers in one process share the clock: it never goes back.
+        COARSE_MS.fetch_max(now, Ordering::Relaxed);
         // The start may be read up to a tick late: allow for it, so an event
         // is never ended before its deadline.
         let tick_ms = u64::try_from(inner.tick.as_millis()).unwrap_or(0);
@@ -179,6 +193,7 @@ fn watch(inner: &Inner) {
                         .is_ok()
                 {
                     let waker = slot.waker.lock().ok().and_then(|mut w| w.take());
+                    slot.has_waker.store(false, Ordering::Release);
                     if let Some(waker) = waker {
                         waker.wake();
                     }
@@ -205,10 +220,7 @@ fn hung_up(fd: std::os::fd::RawFd) -> bool {
 impl Slot {
     /// An event starts now.
     pub(crate) fn arm(&self) {
-        let now = self
-            .inner
-            .upgrade()
-            .map_or(0, |inner| inner.now_ms.load(Ordering::Relaxed));
+        let now = coarse_now_ms();
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) & 0xffff;
         self.state
             .store(((now + 1) << 16) | generation, Ordering::Release);
@@ -221,9 +233,7 @@ impl Slot {
 
     /// Whether the server is stopping: checked between events.
     pub(crate) fn closing(&self) -> bool {
-        self.inner
-            .upgrade()
-            .is_none_or(|inner| inner.closing.load(Ordering::SeqCst))
+        self.inner.closing.load(Ordering::SeqCst)
     }
 
     /// Resolves when the watchdog ends the armed event, saying why.
@@ -258,14 +268,18 @@ impl Future for Expired<'_> {
         if let Some(end) = slot.end() {
             return Poll::Ready(end);
         }
-        // Once per event: a task's waker stays the same while it runs the
-        // event, and the watchdog takes the waker when it ends the event.
+        // Once per event at most, and for a connection once for its life:
+        // its task's waker does not change, and is only taken when the
+        // watchdog ends an event.
         if !self.registered {
-            if let Ok(mut waker) = slot.waker.lock() {
+            if !slot.has_waker.load(Ordering::Acquire)
+                && let Ok(mut waker) = slot.waker.lock()
+            {
                 match waker.as_ref() {
                     Some(w) if w.will_wake(cx.waker()) => {}
                     _ => *waker = Some(cx.waker().clone()),
                 }
+                slot.has_waker.store(true, Ordering::Release);
             }
             self.registered = true;
         }
