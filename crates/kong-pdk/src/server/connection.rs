@@ -29,17 +29,17 @@ pub(crate) async fn serve<P: Plugin>(
     shutdown: watch::Receiver<bool>,
 ) {
     let _counted = shared.count_connection();
-    // Events on this connection run one at a time: one watchdog slot, which
-    // also watches the socket for Kong hanging up while a handler runs.
-    let slot = shared
-        .watchdog
-        .slot(Some(std::os::fd::AsRawFd::as_raw_fd(&stream)));
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
     let mut conn = Conn::new(
         stream,
         shared.settings.max_frame_size,
         shared.settings.frame_timeout,
         shared.settings.call_layer,
     );
+    // Events on this connection run one at a time: one watchdog slot, which
+    // also watches the socket for Kong hanging up while a handler runs.
+    // Declared after `conn`, so it lets go of the descriptor first.
+    let slot = shared.watchdog.watch_connection(fd);
     loop {
         if slot.closing() {
             return;

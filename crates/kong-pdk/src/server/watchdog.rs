@@ -77,8 +77,12 @@ pub(crate) struct Slot {
     /// started since is never ended in its predecessor's place.
     state: AtomicU64,
     generation: AtomicU64,
-    /// The connection's socket, watched for a hang-up (-1: none).
-    fd: std::os::fd::RawFd,
+    /// The connection's socket, watched for a hang-up (-1: none, or the
+    /// connection is closing). Changed only under `Inner::slots`' lock, which
+    /// the watchdog holds while it uses the descriptor: once a connection
+    /// has cleared it, the watchdog never touches the number again (the
+    /// kernel may give it to another file).
+    fd: std::sync::atomic::AtomicI32,
     waker: Mutex<Option<Waker>>,
     /// Whether `waker` holds the task's waker: a connection's task keeps
     /// its waker for life, so it is stored once, not at every event.
@@ -113,7 +117,7 @@ impl Watchdog {
         let slot = Arc::new(Slot {
             state: AtomicU64::new(IDLE),
             generation: AtomicU64::new(0),
-            fd: fd.unwrap_or(-1),
+            fd: std::sync::atomic::AtomicI32::new(fd.unwrap_or(-1)),
             waker: Mutex::new(None),
             has_waker: AtomicBool::new(false),
             inner: Arc::clone(&self.inner),
@@ -140,12 +144,40 @@ impl Watchdog {
             return;
         };
         for slot in slots.iter().filter_map(Weak::upgrade) {
-            if slot.fd >= 0 && slot.state.load(Ordering::SeqCst) == IDLE {
-                // SAFETY: the connection owning the descriptor holds the
-                // slot, so the descriptor is open.
-                unsafe { libc::shutdown(slot.fd, libc::SHUT_RD) };
+            let fd = slot.fd.load(Ordering::Relaxed);
+            if fd >= 0 && slot.state.load(Ordering::SeqCst) == IDLE {
+                // SAFETY: a plain syscall on a descriptor its connection
+                // still owns (it clears `fd` under this lock before closing).
+                unsafe { libc::shutdown(fd, libc::SHUT_RD) };
             }
         }
+    }
+}
+
+/// A connection's slot: clears the descriptor from the watchdog's view when
+/// dropped, which must happen before the connection closes its socket
+/// (declare it after the connection).
+#[derive(Debug)]
+pub(crate) struct Watched(Arc<Slot>);
+
+impl Watchdog {
+    /// The slot of a connection on socket `fd`.
+    pub(crate) fn watch_connection(&self, fd: std::os::fd::RawFd) -> Watched {
+        Watched(self.slot(Some(fd)))
+    }
+}
+
+impl std::ops::Deref for Watched {
+    type Target = Slot;
+    fn deref(&self) -> &Slot {
+        &self.0
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        let _lock = self.0.inner.slots.lock();
+        self.0.fd.store(-1, Ordering::Relaxed);
     }
 }
 
@@ -179,7 +211,9 @@ fn watch(inner: &Inner) {
                 let started = (state >> 16).saturating_sub(1);
                 let end = if now.saturating_sub(started) >= limit {
                     Some(EXPIRED)
-                } else if slot.fd >= 0 && hung_up(slot.fd) {
+                } else if slot.fd.load(Ordering::Relaxed) >= 0
+                    && hung_up(slot.fd.load(Ordering::Relaxed))
+                {
                     Some(HUNG_UP)
                 } else {
                     None
