@@ -76,23 +76,26 @@ async fn run_guarded<P: Plugin>(
         }
     };
     let mut handler = pin!(handler);
-    let guarded =
-        poll_fn(
-            move |cx| match catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx))) {
-                Ok(Poll::Ready(result)) => Poll::Ready(Outcome::Returned(result)),
-                Ok(Poll::Pending) if exited.load(Ordering::Acquire) => Poll::Ready(Outcome::Exited),
-                Ok(Poll::Pending) => Poll::Pending,
-                Err(payload) => Poll::Ready(Outcome::Panicked(panic_message(payload.as_ref()))),
-            },
-        );
-    tokio::select! {
-        biased;
-        outcome = guarded => outcome,
-        end = deadline.slot.ended() => match end {
+    let mut ended = pin!(deadline.slot.ended());
+    // One poll function for both (the handler first, as a biased select):
+    // it runs at every wake-up of every event.
+    poll_fn(move |cx| {
+        match catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx))) {
+            Ok(Poll::Ready(result)) => return Poll::Ready(Outcome::Returned(result)),
+            Ok(Poll::Pending) if exited.load(Ordering::Acquire) => {
+                return Poll::Ready(Outcome::Exited);
+            }
+            Ok(Poll::Pending) => {}
+            Err(payload) => {
+                return Poll::Ready(Outcome::Panicked(panic_message(payload.as_ref())));
+            }
+        }
+        ended.as_mut().poll(cx).map(|end| match end {
             Ended::Deadline => Outcome::TimedOut(deadline.limit),
             Ended::HungUp => Outcome::PeerClosed,
-        },
-    }
+        })
+    })
+    .await
 }
 
 /// The span every event's handler runs in: `event` with the plugin, the
