@@ -8,6 +8,7 @@ pub mod __private;
 mod calls;
 pub mod entities;
 mod error;
+mod fast_hash;
 mod kong;
 mod msgpack;
 mod multimap;

@@ -245,33 +245,7 @@ pub(crate) fn rule(method: &str) -> Rule {
         .unwrap_or(Rule::Write(Effect::Everything))
 }
 
-type RuleMap =
-    std::collections::HashMap<&'static str, Rule, std::hash::BuildHasherDefault<NameHasher>>;
-
-/// Hashes method names eight bytes at a time: they are our own constants,
-/// not attacker input, and SipHash (or a byte-wise search) cost hundreds of
-/// instructions per call.
-#[derive(Debug, Default, Clone, Copy)]
-struct NameHasher(u64);
-
-impl std::hash::Hasher for NameHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-        let mut tail = [0u8; 8];
-        let rest = chunks.remainder();
-        tail[..rest.len()].copy_from_slice(rest);
-        self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(tail) ^ rest.len() as u64)
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
+type RuleMap = crate::fast_hash::FastMap<&'static str, Rule>;
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,6 @@
 //! on whichever pooled connection Kong picks, and are handed to the event
 //! they name.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -41,7 +40,7 @@ impl StepIn {
 #[derive(Debug, Default)]
 pub(crate) struct Events {
     next_id: AtomicU64,
-    live: Mutex<HashMap<u64, mpsc::Sender<StepIn>>>,
+    live: Mutex<crate::fast_hash::FastMap<u64, mpsc::Sender<StepIn>>>,
 }
 
 impl Events {
@@ -73,7 +72,9 @@ impl Events {
         self.lock().len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, mpsc::Sender<StepIn>>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, crate::fast_hash::FastMap<u64, mpsc::Sender<StepIn>>> {
         self.live.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

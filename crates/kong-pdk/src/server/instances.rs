@@ -1,7 +1,6 @@
 //! The table of running plugin instances, keyed by the id Kong sends back in
 //! every `CmdHandleEvent`.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -37,29 +36,8 @@ impl<P> Drop for InUse<P> {
     }
 }
 
-/// Instance ids are small integers chosen by Kong (or counted down by us),
-/// never by a client: a multiplicative hash is enough, and costs a few
-/// instructions where SipHash cost ~100 per event.
-#[derive(Debug, Default, Clone, Copy)]
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-    fn write_i32(&mut self, id: i32) {
-        // Fibonacci hashing: spreads consecutive ids over the high bits the
-        // table uses.
-        self.0 = u64::from(id as u32).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
-type IdMap<V> = HashMap<i32, V, std::hash::BuildHasherDefault<IdHasher>>;
+/// Instances by id; ids are small integers from Kong or counted by us.
+type IdMap<V> = crate::fast_hash::FastMap<i32, V>;
 
 #[derive(Debug)]
 pub(crate) struct Instances<P> {
