@@ -124,8 +124,9 @@ async fn answer(req: Request<Incoming>, local: SocketAddr) -> Response<Body> {
 }
 
 /// `n` bytes of varied text (words from a fixed list in a pseudo-random
-/// order), so compression has real work to do.
-fn pad(n: usize) -> String {
+/// order), so compression has real work to do. Also the input of the
+/// `content_encoding` bench.
+pub fn pad(n: usize) -> String {
     const WORDS: [&str; 8] = [
         "kong ",
         "rust ",
