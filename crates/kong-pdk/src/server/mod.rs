@@ -496,12 +496,8 @@ fn init_logging(name: &str, version: &str) {
             use tracing_subscriber::filter::{LevelFilter, filter_fn};
             use tracing_subscriber::layer::SubscriberExt;
             use tracing_subscriber::util::SubscriberInitExt;
-            let log = tracing_subscriber::fmt::layer()
-                .with_writer(|| LossyStderr)
-                .with_ansi(false)
-                .without_time()
-                .with_target(false)
-                .with_filter(LevelFilter::from_level(level));
+            // A per-layer level: spans below it still reach the exporter.
+            let log = log_layer().with_filter(LevelFilter::from_level(level));
             let spans = otel.with_filter(filter_fn(|meta| {
                 meta.is_span() && *meta.level() <= tracing::Level::DEBUG
             }));
@@ -537,13 +533,25 @@ fn init_logging(name: &str, version: &str) {
 }
 
 fn init_log_only(level: tracing::Level) {
-    let _ = tracing_subscriber::fmt()
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    // A global level: disabled callsites cost one check.
+    let _ = tracing_subscriber::registry()
+        .with(tracing_subscriber::filter::LevelFilter::from_level(level))
+        .with(log_layer())
+        .try_init();
+}
+
+/// The log lines' format: one line each on stderr, no colours, no time.
+fn log_layer<S>() -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    tracing_subscriber::fmt::layer()
         .with_writer(|| LossyStderr)
         .with_ansi(false)
         .without_time()
         .with_target(false)
-        .with_max_level(level)
-        .try_init();
 }
 
 /// The level `KONG_PDK_LOG` names (any case; unset or empty is `info`), or
